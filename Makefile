@@ -1,0 +1,50 @@
+# smolproxy — every command a user or CI needs, installing what it uses.
+# The README's two set-up commands are `make run` and `make test`.
+
+CARGO  ?= cargo
+LISTEN ?= 127.0.0.1:8888
+# apt-get needs root; use sudo when we are not root and it exists.
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || command -v sudo)
+
+.PHONY: run build release test test-deps lint fmt clean
+
+## run: build and start the proxy on $(LISTEN), logs on the terminal
+run:
+	$(CARGO) run --release -- --listen $(LISTEN)
+
+build:
+	$(CARGO) build
+
+release:
+	$(CARGO) build --release
+
+## test: install what the tests need (curl, openssl), then run every test
+test: test-deps
+	$(CARGO) test --all-targets
+
+# Idempotent: installs only what is missing.
+test-deps:
+	@missing=""; \
+	command -v curl >/dev/null    || missing="$$missing curl"; \
+	command -v openssl >/dev/null || missing="$$missing openssl"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+## lint: formatting and clippy, as CI runs them
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt
+
+clean:
+	$(CARGO) clean
+	rm -rf dist
+
+# Areas with their own targets keep them beside their files.
+include cross/cross.mk
+include bench/bench.mk
+include fuzz/fuzz.mk

@@ -1,0 +1,1 @@
+//! smolproxy: a small HTTP/HTTPS forward proxy on the smol runtime.
