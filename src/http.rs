@@ -179,6 +179,9 @@ fn map_httparse(e: httparse::Error) -> HeadError {
     }
 }
 
+/// The shape of [`parse_request`] and [`parse_response`].
+pub type ParseHead = fn(&[u8]) -> Result<Option<(Head, usize)>, HeadError>;
+
 /// Parse a request head from the start of `buf`. `Ok(None)` means more
 /// bytes are needed; `Ok(Some((head, n)))` means the head took `n` bytes.
 pub fn parse_request(buf: &[u8]) -> Result<Option<(Head, usize)>, HeadError> {
@@ -918,7 +921,8 @@ mod tests {
     fn response_framing() {
         use Body::*;
         let res = |raw: &str| parse_response(raw.as_bytes()).unwrap().unwrap().0;
-        let cases: &[(&str, &str, Result<(Body, bool), FramingError>)] = &[
+        type Want = Result<(Body, bool), FramingError>;
+        let cases: &[(&str, &str, Want)] = &[
             (
                 "GET",
                 "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n",
