@@ -123,7 +123,12 @@ async fn fail(shared: &Shared, client: &Client, head: Option<&Head>, e: &Error, 
     let status = e.status();
     if let Some(status) = status {
         let with_body = head.is_none_or(|h| h.method != "HEAD");
-        let resp = http::simple_response(status, "", &format!("smolproxy: {msg}\n"), with_body);
+        let resp = http::simple_response(
+            status,
+            e.extra_fields(),
+            &format!("smolproxy: {msg}\n"),
+            with_body,
+        );
         let _ = write_all(&client.io, &resp, shared.config.read_timeout).await;
     }
     let access = Access {
@@ -147,19 +152,31 @@ async fn handle(
     let target = http::parse_target(&head.method, &head.target).map_err(Error::Target)?;
     check_host_fields(head)?;
     let policy = shared.policy();
+    // Order: who (407), then where (domain rules, 403), then the CONNECT
+    // port — all before any DNS lookup or connection.
+    let user = match &target {
+        Target::Connect(_) | Target::Http { .. } => policy
+            .authenticate(head.values("proxy-authorization"))
+            .map_err(Error::ProxyAuth)?,
+        _ => None,
+    };
     match target {
         Target::Connect(authority) => {
+            policy.check_host(&authority.host).map_err(Error::Denied)?;
             policy
                 .check_connect_port(authority.port)
                 .map_err(Error::Denied)?;
+            drop(policy);
             let o = connect(shared, client, &authority).await?;
-            Ok((o, None))
+            Ok((o, user))
         }
         Target::Http {
             authority,
             host_field,
             path,
         } => {
+            policy.check_host(&authority.host).map_err(Error::Denied)?;
+            drop(policy);
             let o = crate::forward::exchange(
                 shared,
                 client,
@@ -170,7 +187,7 @@ async fn handle(
                 &path,
             )
             .await?;
-            Ok((o, None))
+            Ok((o, user))
         }
         Target::Https => Err(Error::NotImplemented(
             "https:// URLs must be sent through a CONNECT tunnel (set this proxy for HTTPS too)",
