@@ -606,10 +606,25 @@ pub fn write_response(out: &mut Vec<u8>, head: &Head, r: &ResponseOut<'_>) {
     for (name, value) in forwardable(head) {
         put_field(out, name, value);
     }
-    if r.body == Body::UntilClose && head.value("transfer-encoding").is_some() {
-        // A coding other than chunked, delimited by close: pass it on as is.
-        for v in head.values("transfer-encoding") {
-            put_field(out, "Transfer-Encoding", v);
+    let chunked_last = head
+        .list("transfer-encoding")
+        .last()
+        .is_some_and(|c| c.eq_ignore_ascii_case(b"chunked"));
+    let pass_framing = match r.body {
+        // HEAD, 204, 304: the fields describe the representation, not
+        // this message (RFC 9110 §8.6, §15.4.5): keep them as sent.
+        Body::None => r.upgrade.is_none(),
+        // A coding other than chunked, delimited by close: pass it on.
+        Body::UntilClose => !chunked_last,
+        Body::Length(_) | Body::Chunked => false,
+    };
+    if pass_framing {
+        for (name, v) in head.fields() {
+            if name.eq_ignore_ascii_case("content-length")
+                || name.eq_ignore_ascii_case("transfer-encoding")
+            {
+                put_field(out, name, v);
+            }
         }
     }
     put_framing(out, r.body);
