@@ -12,6 +12,7 @@
 //! and indexes it by a keyed 64-bit hash, so a 300,000-domain list costs
 //! tens of bytes per entry, and a lookup is one hash probe per label.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 use std::io::Read;
@@ -101,10 +102,10 @@ impl DomainSet {
 
     /// Add an already normalised name (see [`normalize_rule`]).
     pub fn insert(&mut self, name: &str) {
-        if self.contains(name) {
+        let h = self.keys.hash_one(name.as_bytes());
+        if self.contains_hashed(h, name) {
             return;
         }
-        let h = self.keys.hash_one(name.as_bytes());
         let Ok(len) = u8::try_from(name.len()) else {
             self.overflow.insert(name.into());
             return;
@@ -123,7 +124,10 @@ impl DomainSet {
 
     /// Whether exactly `name` is in the set.
     pub fn contains(&self, name: &str) -> bool {
-        let h = self.keys.hash_one(name.as_bytes());
+        self.contains_hashed(self.keys.hash_one(name.as_bytes()), name)
+    }
+
+    fn contains_hashed(&self, h: u64, name: &str) -> bool {
         let hit = self.index.get(&h).is_some_and(|&off| {
             let off = off as usize;
             let len = self.arena.get(off).map_or(0, |&l| usize::from(l));
@@ -175,15 +179,28 @@ fn is_ip_literal(s: &str) -> bool {
 /// stored and matched: lower-case, no trailing dot, no brackets. `None`
 /// when it is neither a valid domain name nor an IP literal.
 pub fn normalize_rule(s: &str) -> Option<String> {
+    normalize(s).map(Cow::into_owned)
+}
+
+/// [`normalize_rule`] without a copy when the rule is already normal
+/// (the common case in a big list).
+fn normalize(s: &str) -> Option<Cow<'_, str>> {
     let s = s.trim();
     let unbracketed = s
         .strip_prefix('[')
         .and_then(|r| r.strip_suffix(']'))
         .unwrap_or(s);
-    if is_ip_literal(unbracketed) {
-        return Some(unbracketed.to_ascii_lowercase());
+    let maybe_ip =
+        unbracketed.contains(':') || unbracketed.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+    if maybe_ip && is_ip_literal(unbracketed) {
+        return Some(Cow::Owned(unbracketed.to_ascii_lowercase()));
     }
-    let name = s.strip_suffix('.').unwrap_or(s).to_ascii_lowercase();
+    let name = s.strip_suffix('.').unwrap_or(s);
+    let name = if name.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(name.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(name)
+    };
     let labels_ok = name.split('.').all(|l| {
         !l.is_empty()
             && l.len() <= MAX_LABEL_LEN
@@ -278,7 +295,7 @@ pub fn add_list(set: &mut DomainSet, text: &[u8], origin: &str) -> ListReport {
             Line::Names(names) => {
                 let mut invalid = None;
                 for n in names {
-                    match normalize_rule(n) {
+                    match normalize(n) {
                         Some(rule) => {
                             set.insert(&rule);
                             report.rules += 1;
