@@ -315,7 +315,8 @@ pub fn parse_authority(s: &str, default_port: Option<u16>) -> Result<Authority, 
             None => (s.to_ascii_lowercase(), None),
         }
     };
-    if !host.contains(':') && !valid_reg_name(&host) {
+    // A bracketed host was checked as IPv6 above; any other is a reg-name.
+    if !s.starts_with('[') && !valid_reg_name(&host) {
         return Err(TargetError("invalid host"));
     }
     let port = match port {
@@ -846,6 +847,10 @@ mod tests {
                 Err(TargetError("a port is required")),
             ),
             ("CONNECT", "[::1]", Err(TargetError("a port is required"))),
+            // Fuzz finding: a colon in an unbracketed host skipped validation.
+            ("CONNECT", "a:b:80", Err(TargetError("invalid host"))),
+            ("CONNECT", "::1:443", Err(TargetError("invalid host"))),
+            ("GET", "http://a b:c:80/", Err(TargetError("invalid host"))),
             (
                 "CONNECT",
                 "a@b:443",
