@@ -219,8 +219,13 @@ pub fn parse_response(buf: &[u8]) -> Result<Option<(Head, usize)>, HeadError> {
             if n > MAX_HEAD_BYTES {
                 return Err(HeadError::TooLarge);
             }
+            let status = res.code.unwrap_or(0);
+            if status < 100 {
+                // No such class (RFC 9110 §15), and not writable as 3 digits.
+                return Err(HeadError::Malformed("invalid status"));
+            }
             let mut head = owned_head(buf, res.headers, n);
-            head.status = res.code.unwrap_or(0);
+            head.status = status;
             head.reason = res.reason.unwrap_or("").to_string();
             head.minor = res.version.unwrap_or(1);
             Ok(Some((head, n)))
@@ -741,6 +746,28 @@ mod tests {
         for (name, raw, want) in cases {
             let got = parse_request(raw.as_bytes()).map(|o| o.is_some());
             assert_eq!(&got, want, "{name}");
+        }
+    }
+
+    #[test]
+    fn response_heads() {
+        let cases: &[(&str, Result<bool, HeadError>)] = &[
+            ("HTTP/1.1 200 OK\r\n\r\n", Ok(true)),
+            ("HTTP/1.1 100 Continue\r\n\r\n", Ok(true)),
+            ("HTTP/1.1 200 OK\r\n", Ok(false)),
+            // Fuzz finding: status 099 was accepted and re-written as "99".
+            (
+                "HTTP/1.1 099 Low\r\n\r\n",
+                Err(HeadError::Malformed("invalid status")),
+            ),
+            (
+                "HTTP/1.1 000 \r\n\r\n",
+                Err(HeadError::Malformed("invalid status")),
+            ),
+        ];
+        for (raw, want) in cases {
+            let got = parse_response(raw.as_bytes()).map(|o| o.is_some());
+            assert_eq!(&got, want, "{raw:?}");
         }
     }
 
