@@ -626,9 +626,10 @@ pub fn write_response(out: &mut Vec<u8>, head: &Head, r: &ResponseOut<'_>) {
     };
     if pass_framing {
         for (name, v) in head.fields() {
-            if name.eq_ignore_ascii_case("content-length")
-                || name.eq_ignore_ascii_case("transfer-encoding")
-            {
+            // Until close, the coding alone: a sender must not send
+            // Content-Length with Transfer-Encoding (RFC 9112 §6.2).
+            let cl = name.eq_ignore_ascii_case("content-length") && r.body == Body::None;
+            if cl || name.eq_ignore_ascii_case("transfer-encoding") {
                 put_field(out, name, v);
             }
         }
@@ -1052,6 +1053,37 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\n"
         );
+    }
+
+    #[test]
+    fn rewrite_response() {
+        let res = |raw: &str| parse_response(raw.as_bytes()).unwrap().unwrap().0;
+        let r = |body| ResponseOut {
+            body,
+            keep_alive: false,
+            client_http10: false,
+            upgrade: None,
+            via: false,
+        };
+        let cases = [
+            // Fuzz finding: Content-Length went out beside a non-chunked
+            // Transfer-Encoding on an until-close body.
+            (
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nContent-Length: 3\r\n\r\n",
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nConnection: close\r\n\r\n",
+            ),
+            (
+                "HTTP/1.1 304 Not Modified\r\nContent-Length: 3\r\n\r\n",
+                "HTTP/1.1 304 Not Modified\r\nContent-Length: 3\r\nConnection: close\r\n\r\n",
+            ),
+        ];
+        for (raw, want) in cases {
+            let h = res(raw);
+            let (body, _) = response_body("GET", &h).unwrap();
+            let mut out = Vec::new();
+            write_response(&mut out, &h, &r(body));
+            assert_eq!(String::from_utf8(out).unwrap(), want, "{raw:?}");
+        }
     }
 
     #[test]
