@@ -117,8 +117,30 @@ fuzz_target!(|data: &[u8]| {
         ] {
             assert_eq!(sent.value(hop), None, "{hop} forwarded");
         }
-        if body != Body::Chunked && body != Body::UntilClose {
-            assert_eq!(sent.value("transfer-encoding"), None);
+        // Framing fields: ours for a length or chunked body; the origin's
+        // as sent for a bodiless response; its non-chunked coding alone
+        // for an until-close body (never with Content-Length, RFC 9112 §6.2).
+        let te: Vec<&[u8]> = sent.values("transfer-encoding").collect();
+        let cl: Vec<&[u8]> = sent.values("content-length").collect();
+        let their_te: Vec<&[u8]> = head.values("transfer-encoding").collect();
+        let their_cl: Vec<&[u8]> = head.values("content-length").collect();
+        match body {
+            Body::Length(n) => {
+                assert!(te.is_empty());
+                assert_eq!(cl, [n.to_string().as_bytes()]);
+            }
+            Body::Chunked => {
+                assert_eq!(te, [b"chunked"]);
+                assert!(cl.is_empty());
+            }
+            Body::None => assert_eq!((te, cl), (their_te, their_cl)),
+            Body::UntilClose => {
+                assert_eq!(te, their_te);
+                assert!(
+                    cl.is_empty(),
+                    "Content-Length sent with an until-close body"
+                );
+            }
         }
         // Forwarding what we forwarded changes nothing (a field named
         // "close" is reserved: our own "Connection: close" removes it).
