@@ -153,6 +153,35 @@ async fn fail(shared: &Shared, client: &Client, head: Option<&Head>, e: &Error, 
         ..Access::default()
     };
     logger::access(client.peer, &access, start.elapsed());
+    if status.is_some() {
+        linger(client).await;
+    }
+}
+
+/// Most time spent draining a client after an error page.
+pub const LINGER_TIME: std::time::Duration = std::time::Duration::from_secs(2);
+/// Most bytes read and dropped while draining.
+pub const LINGER_BYTES: usize = 256 * 1024;
+
+/// A lingering close: after an error page, stop sending and read what the
+/// client still sends (a request body we refused) for a short while, so
+/// closing with unread data does not reset the connection before the
+/// client has read the page (RFC 9112 §9.6).
+async fn linger(client: &Client) {
+    let _ = client.io.get_ref().shutdown(std::net::Shutdown::Write);
+    let drain = async {
+        let mut scratch = vec![0u8; 4096];
+        let mut total = 0;
+        while total < LINGER_BYTES {
+            let mut r = &client.io;
+            match futures_lite::AsyncReadExt::read(&mut r, &mut scratch).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => total += n,
+            }
+        }
+        Ok(())
+    };
+    let _ = timed(LINGER_TIME, drain).await;
 }
 
 /// What a request led to.

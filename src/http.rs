@@ -621,7 +621,8 @@ pub fn write_response(out: &mut Vec<u8>, head: &Head, r: &ResponseOut<'_>) {
         // this message (RFC 9110 §8.6, §15.4.5): keep them as sent.
         Body::None => r.upgrade.is_none(),
         // A coding other than chunked, delimited by close: pass it on.
-        Body::UntilClose => !chunked_last,
+        // Never to an HTTP/1.0 client (RFC 9112 §6.1).
+        Body::UntilClose => !chunked_last && !r.client_http10,
         Body::Length(_) | Body::Chunked => false,
     };
     if pass_framing {
