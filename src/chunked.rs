@@ -73,7 +73,7 @@ enum State {
 
 /// Fields that would change framing, routing or hop-by-hop handling if a
 /// recipient merged them from trailers (RFC 9110 §6.5.1, RFC 9112 §7.1.2).
-const FORBIDDEN_TRAILERS: &[&str] = &[
+pub const FORBIDDEN_TRAILERS: &[&str] = &[
     "content-length",
     "transfer-encoding",
     "host",
