@@ -230,6 +230,13 @@ async fn handle(
 ) -> Result<Next, Error> {
     let target = http::parse_target(&head.method, &head.target).map_err(Error::Target)?;
     check_host_fields(head)?;
+    if http::max_forwards(head) == Some(0) {
+        // RFC 9110 §7.6.2: the last hop a TRACE or OPTIONS may take.
+        return Ok(Next::Done(
+            Box::pin(last_hop(shared, client, head)).await?,
+            None,
+        ));
+    }
     let policy = shared.policy();
     match target {
         Target::Connect(authority) => {
@@ -311,6 +318,26 @@ async fn open_tunnel(
     }
     client.buf.release();
     Ok((up, early as u64))
+}
+
+/// Methods the proxy passes on, for `Allow`.
+const ALLOW: &str = "Allow: GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS, TRACE, CONNECT\r\n";
+
+/// Answer a TRACE or OPTIONS whose Max-Forwards reached 0 as its final
+/// recipient: OPTIONS with the methods allowed, TRACE with the request.
+async fn last_hop(shared: &Shared, client: &Client, head: &Head) -> Result<Outcome, Error> {
+    let resp = if head.method == "TRACE" {
+        http::typed_response(200, "message/http", "", &http::trace_body(head), true)
+    } else {
+        http::typed_response(200, "text/plain; charset=utf-8", ALLOW, b"", true)
+    };
+    write_all(&client.io, &resp, shared.config.read_timeout)
+        .await
+        .map_err(Error::Client)?;
+    Ok(Outcome {
+        status: 200,
+        ..Outcome::default()
+    })
 }
 
 /// A request for the proxy itself (origin-form or `*`): a small page that
