@@ -205,7 +205,10 @@ fn get_with(url: &str, extra: &str) -> Vec<u8> {
 fn log_names_the_user_and_never_the_secret() {
     let origin = common::Origin::echo();
     // -vv: even trace lines (heads as sent upstream) must not leak it.
-    let mut p = spawn(&["-vv"], &[("SMOLPROXY_AUTH", "alice:Sup3r-s3cret:x")]);
+    let mut p = spawn(
+        &["-vv", "--connect-ports", "any"],
+        &[("SMOLPROXY_AUTH", "alice:Sup3r-s3cret:x")],
+    );
     let token = "YWxpY2U6U3VwM3ItczNjcmV0Ong="; // alice:Sup3r-s3cret:x
     let wrong = "YWxpY2U6V3JvbmctcGFzcw=="; // alice:Wrong-pass
     let ok = format!("Proxy-Authorization: Basic {token}\r\n");
@@ -221,6 +224,23 @@ fn log_names_the_user_and_never_the_secret() {
     assert_eq!(r.status, 407);
     let line = p.wait_for("/nope 407 ");
     assert!(line.contains(" 407 ") && line.contains("user=-"), "{line}");
+    // A tunnel's access line names the user too.
+    let tunnel = format!("CONNECT {0} HTTP/1.1\r\nHost: {0}\r\n{ok}\r\n", origin.addr);
+    let mut s = TcpStream::connect(&p.addr).unwrap();
+    s.set_read_timeout(Some(common::IO_WAIT)).unwrap();
+    s.write_all(tunnel.as_bytes()).unwrap();
+    let mut r = BufReader::new(s);
+    assert!(
+        common::read_head(&mut r)
+            .unwrap()
+            .starts_with("HTTP/1.1 200")
+    );
+    drop(r);
+    let line = p.wait_for(&format!("CONNECT {} 200", origin.addr));
+    assert!(
+        line.ends_with("user=alice") || line.contains("user=alice "),
+        "{line}"
+    );
     let log = p.stop();
     for secret in ["Sup3r-s3cret", token, "Wrong-pass", wrong, "YWxpY2U6"] {
         assert!(!log.contains(secret), "{secret} in the log:\n{log}");
