@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Tunnel client for the benchmarks (loopback only).
 
-hold:   open N CONNECT tunnels through a proxy, print one JSON line when they
-        are all open, keep them idle until a line arrives on stdin (or
-        --hold-max seconds pass), then report how many were still alive.
+hold:   open CONNECT tunnels through a proxy up to each count of --steps in
+        turn; at each step print one JSON line and keep them all idle until a
+        line arrives on stdin (or --hold-max seconds pass); at the end report
+        how many were still alive.
 rounds: open N tunnels at once and do R keep-alive HTTP/1.1 GETs through each
         of them; report total time and failures.  Without --proxy the client
         talks to the origin directly (the no-proxy reference).
@@ -73,8 +74,11 @@ def error_name(e):
 
 
 async def hold(args):
+    """Open tunnels up to each count in --steps; after each step print a JSON
+    line and wait for a line on stdin (or --hold-max seconds)."""
     sem = asyncio.Semaphore(args.concurrency)
     errors = collections.Counter()
+    loop = asyncio.get_running_loop()
 
     async def one():
         async with sem:
@@ -84,22 +88,23 @@ async def hold(args):
                 errors[error_name(e)] += 1
                 return None
 
-    t0 = time.monotonic()
-    try:
-        tunnels = await asyncio.wait_for(asyncio.gather(*(one() for _ in range(args.n))), args.open_max)
-    except asyncio.TimeoutError:
-        tunnels = []
-        errors["open-phase-timeout"] += 1
-    tunnels = [t for t in tunnels if t is not None]
-    opened = time.monotonic() - t0
-    print(json.dumps({"event": "ready", "ok": len(tunnels), "fail": args.n - len(tunnels),
-                      "open_s": round(opened, 3), "errors": errors}), flush=True)
-
-    loop = asyncio.get_running_loop()
-    try:
-        await asyncio.wait_for(loop.run_in_executor(None, sys.stdin.readline), args.hold_max)
-    except asyncio.TimeoutError:
-        pass
+    tunnels = []
+    asked = 0
+    for step in args.steps:
+        t0 = time.monotonic()
+        try:
+            got = await asyncio.wait_for(asyncio.gather(*(one() for _ in range(step - asked))), args.open_max)
+        except asyncio.TimeoutError:
+            got = []
+            errors["open-phase-timeout"] += 1
+        asked = step
+        tunnels += [t for t in got if t is not None]
+        print(json.dumps({"event": "ready", "n": step, "ok": len(tunnels), "fail": step - len(tunnels),
+                          "open_s": round(time.monotonic() - t0, 3), "errors": errors}), flush=True)
+        try:
+            await asyncio.wait_for(loop.run_in_executor(None, sys.stdin.readline), args.hold_max)
+        except asyncio.TimeoutError:
+            pass
     # A tunnel the proxy dropped while idle has its reader at EOF by now.
     await asyncio.sleep(0.05)
     alive = sum(1 for r, w in tunnels if not r.at_eof() and not w.is_closing())
@@ -162,7 +167,9 @@ def main():
     p.add_argument("mode", choices=["hold", "rounds"])
     p.add_argument("--proxy", type=hostport, help="proxy host:port (omit for a direct connection)")
     p.add_argument("--target", type=hostport, required=True, help="origin host:port")
-    p.add_argument("-n", type=int, default=1000, help="number of tunnels")
+    p.add_argument("-n", type=int, default=1000, help="number of tunnels (rounds mode)")
+    p.add_argument("--steps", type=lambda v: [int(x) for x in v.split(",")], default=[1000],
+                   help="hold mode: tunnel counts to reach in turn, e.g. 1000,10000")
     p.add_argument("--rounds", type=int, default=20, help="requests per tunnel (rounds mode)")
     p.add_argument("--path", default="/small.bin")
     p.add_argument("--concurrency", type=int, default=500, help="tunnels being opened at once (hold mode)")
