@@ -1,3 +1,63 @@
-fn main() {
-    println!("smolproxy (skeleton)");
+//! The `smolproxy` binary: parse flags, start logging, bind, serve until a
+//! signal. The one place that maps a failure to an exit code: 0 after a
+//! clean shutdown, 1 for a runtime failure, 2 for a usage error.
+
+use std::process::ExitCode;
+
+use smolproxy::config::{self, Command};
+
+fn main() -> ExitCode {
+    let args: Vec<_> = std::env::args_os().skip(1).collect();
+    let config = match config::parse_args(args) {
+        Ok(Command::Run(c)) => *c,
+        Ok(Command::Help) => {
+            print!("{}", config::HELP);
+            return ExitCode::SUCCESS;
+        }
+        Ok(Command::Version) => {
+            println!("smolproxy {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("smolproxy: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    smolproxy::logger::init(config.log_level);
+    match run(config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            log::error!("{e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(config: smolproxy::config::Config) -> Result<(), String> {
+    use async_signal::{Signal, Signals};
+    use futures_lite::StreamExt;
+
+    let signals = Signals::new([Signal::Int, Signal::Term, Signal::Hup])
+        .map_err(|e| format!("cannot install signal handlers: {e}"))?;
+    let server = smolproxy::server::bind(config).map_err(|e| e.to_string())?;
+    let handle = server.start().map_err(|e| format!("cannot start: {e}"))?;
+    smol::block_on(async {
+        let mut signals = signals;
+        while let Some(Ok(sig)) = signals.next().await {
+            match sig {
+                Signal::Hup => smolproxy::server::reload(handle.shared()),
+                _ => {
+                    log::info!("{sig:?} received: shutting down");
+                    break;
+                }
+            }
+        }
+    });
+    let cut = handle.shutdown();
+    if cut > 0 {
+        log::info!("stopped; {cut} connections cut after the drain timeout");
+    } else {
+        log::info!("stopped");
+    }
+    Ok(())
 }

@@ -1,0 +1,163 @@
+//! The per-connection read buffer and the timed I/O helpers every other
+//! module uses: no read or write in the proxy waits without a limit, and no
+//! buffer grows past the limit its caller names.
+
+use std::future::Future;
+use std::io;
+use std::net::TcpStream;
+use std::time::Duration;
+
+use futures_lite::{AsyncReadExt, AsyncWriteExt, FutureExt};
+use smol::{Async, Timer};
+
+/// First allocation of a read buffer, and the size of each read while
+/// streaming a body: large enough to move a bulk transfer in few syscalls,
+/// small enough for thousands of connections.
+pub const READ_CHUNK: usize = 16 * 1024;
+
+/// Run `f`, or fail with `TimedOut` after `d`.
+pub async fn timed<T>(d: Duration, f: impl Future<Output = io::Result<T>>) -> io::Result<T> {
+    f.or(async {
+        Timer::after(d).await;
+        Err(io::ErrorKind::TimedOut.into())
+    })
+    .await
+}
+
+/// Write all of `bytes` to `io`, each stall bounded by `d` as a whole.
+pub async fn write_all(io: &Async<TcpStream>, bytes: &[u8], d: Duration) -> io::Result<()> {
+    timed(d, async {
+        let mut w = io;
+        w.write_all(bytes).await
+    })
+    .await
+}
+
+/// A growable read buffer holding bytes received but not yet used.
+/// Empty buffers own no memory ([`Buffer::release`]).
+#[derive(Debug, Default)]
+pub struct Buffer {
+    data: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+impl Buffer {
+    /// An empty buffer that owns no memory.
+    pub fn new() -> Self {
+        Buffer::default()
+    }
+
+    /// Bytes received and not yet consumed.
+    pub fn filled(&self) -> &[u8] {
+        self.data.get(self.start..self.end).unwrap_or(&[])
+    }
+
+    /// Whether no bytes are waiting.
+    pub fn is_empty(&self) -> bool {
+        self.start == self.end
+    }
+
+    /// Forget the first `n` waiting bytes.
+    pub fn consume(&mut self, n: usize) {
+        self.start = (self.start + n).min(self.end);
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+
+    /// Free the memory of an empty buffer (an idle connection keeps none).
+    pub fn release(&mut self) {
+        if self.is_empty() {
+            self.data = Vec::new();
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+
+    /// Read more bytes from `io` (waiting at most `d`), keeping at most
+    /// `limit` bytes in the buffer. Returns how many were read: 0 at end of
+    /// stream. Fails with `OutOfMemory` when already holding `limit` bytes.
+    pub async fn fill(
+        &mut self,
+        io: &Async<TcpStream>,
+        limit: usize,
+        d: Duration,
+    ) -> io::Result<usize> {
+        if self.end == self.data.len() {
+            if self.start > 0 {
+                self.data.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+            } else if self.data.len() >= limit {
+                return Err(io::ErrorKind::OutOfMemory.into());
+            } else {
+                let grown = (self.data.len() * 2).max(READ_CHUNK).min(limit.max(1));
+                self.data.resize(grown, 0);
+            }
+        }
+        let spare = self.data.get_mut(self.end..).unwrap_or(&mut []);
+        let n = timed(d, async {
+            let mut r = io;
+            r.read(spare).await
+        })
+        .await?;
+        self.end += n;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::net::TcpListener;
+
+    #[test]
+    fn fills_grows_and_releases() {
+        smol::block_on(async {
+            let l = TcpListener::bind("127.0.0.1:0").unwrap();
+            let mut w = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+            let r = Async::new(l.accept().unwrap().0).unwrap();
+            let mut b = Buffer::new();
+            w.write_all(&[7u8; 40_000]).unwrap();
+            let mut total = 0;
+            while total < 40_000 {
+                total += b.fill(&r, 64 * 1024, Duration::from_secs(5)).await.unwrap();
+            }
+            assert_eq!(b.filled().len(), 40_000);
+            b.consume(39_999);
+            assert_eq!(b.filled(), &[7]);
+            b.release();
+            assert_eq!(b.filled(), &[7], "release keeps waiting bytes");
+            b.consume(1);
+            b.release();
+            assert_eq!(b.data.capacity(), 0);
+            // A limit reached with no room left is an error, not growth.
+            w.write_all(&[1u8; 100]).unwrap();
+            let mut small = Buffer::new();
+            while small.filled().len() < 16 {
+                small.fill(&r, 16, Duration::from_secs(5)).await.unwrap();
+            }
+            let e = small
+                .fill(&r, 16, Duration::from_secs(5))
+                .await
+                .unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::OutOfMemory);
+            small.consume(16);
+            let mut rest = 0;
+            while rest < 84 {
+                rest += small.fill(&r, 16, Duration::from_secs(5)).await.unwrap();
+                small.consume(small.filled().len());
+            }
+            // Timeouts fire.
+            let mut idle = Buffer::new();
+            let e = idle
+                .fill(&r, 1024, Duration::from_millis(50))
+                .await
+                .unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+        });
+    }
+}

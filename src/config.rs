@@ -1,0 +1,389 @@
+//! The proxy's configuration: the [`Config`] struct, its documented
+//! defaults (every limit and timeout is named here), command-line parsing
+//! with pico-args, and the `--help` text. Parsing is pure: it takes the
+//! argument list and returns a value or a [`UsageError`].
+
+use std::ffi::OsString;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::policy::PolicyConfig;
+
+/// Where the proxy listens when no `--listen` is given: loopback only, so a
+/// fresh start never exposes anything to the network.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8888";
+/// Upper bound of the default thread count: more threads only cost memory
+/// on the small devices this runs on; one executor thread per core suffices.
+pub const DEFAULT_MAX_THREADS: usize = 4;
+/// Concurrent client connections; beyond it new clients get 503 and close.
+pub const DEFAULT_MAX_CLIENTS: usize = 1024;
+/// Threads resolving names (getaddrinfo blocks); small for routers.
+pub const DEFAULT_DNS_THREADS: usize = 4;
+/// Time to establish each upstream TCP connection (and each DNS lookup).
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time for a whole request head to arrive once its first byte has:
+/// bounds slow-header (slowloris) clients.
+pub const DEFAULT_HEAD_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long an idle keep-alive client connection is kept open.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Longest silence on either side during an HTTP exchange (waiting for the
+/// response head, or between body reads and writes): 504/close after it.
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a CONNECT tunnel or upgraded connection may carry no bytes in
+/// either direction before it is closed.
+pub const DEFAULT_TUNNEL_IDLE_TIMEOUT: Duration = Duration::from_secs(600);
+/// On SIGINT/SIGTERM, how long in-flight exchanges get to finish.
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Everything the server needs to run.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Addresses to listen on.
+    pub listen: Vec<SocketAddr>,
+    /// Executor threads.
+    pub threads: usize,
+    /// Concurrent client connections.
+    pub max_clients: usize,
+    /// DNS resolver threads.
+    pub dns_threads: usize,
+    /// See [`DEFAULT_CONNECT_TIMEOUT`].
+    pub connect_timeout: Duration,
+    /// See [`DEFAULT_HEAD_TIMEOUT`].
+    pub head_timeout: Duration,
+    /// See [`DEFAULT_IDLE_TIMEOUT`].
+    pub idle_timeout: Duration,
+    /// See [`DEFAULT_READ_TIMEOUT`].
+    pub read_timeout: Duration,
+    /// See [`DEFAULT_TUNNEL_IDLE_TIMEOUT`].
+    pub tunnel_idle_timeout: Duration,
+    /// See [`DEFAULT_DRAIN_TIMEOUT`].
+    pub drain_timeout: Duration,
+    /// Add `Via: 1.1 smolproxy` to forwarded messages.
+    pub via: bool,
+    /// Log verbosity.
+    pub log_level: log::LevelFilter,
+    /// Who may use the proxy and where it may go.
+    pub policy: PolicyConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Config {
+            listen: vec![DEFAULT_LISTEN.parse().expect("valid default address")],
+            threads: cpus.clamp(1, DEFAULT_MAX_THREADS),
+            max_clients: DEFAULT_MAX_CLIENTS,
+            dns_threads: DEFAULT_DNS_THREADS,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            head_timeout: DEFAULT_HEAD_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            read_timeout: DEFAULT_READ_TIMEOUT,
+            tunnel_idle_timeout: DEFAULT_TUNNEL_IDLE_TIMEOUT,
+            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+            via: true,
+            log_level: log::LevelFilter::Info,
+            policy: PolicyConfig::default(),
+        }
+    }
+}
+
+/// What the command line asks for.
+#[derive(Debug)]
+pub enum Command {
+    /// Run the proxy.
+    Run(Box<Config>),
+    /// Print the help text.
+    Help,
+    /// Print the version.
+    Version,
+}
+
+/// A mistake on the command line: printed as one line, exit code 2.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Parse a duration: `30` (seconds), `30s`, `500ms`, `2m`, `1h`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("invalid duration '{s}' (try 30, 30s, 500ms, 2m)"))?;
+    let d = match unit {
+        "ms" => Duration::from_millis(n),
+        "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n.saturating_mul(60)),
+        "h" => Duration::from_secs(n.saturating_mul(3600)),
+        _ => return Err(format!("invalid duration '{s}' (try 30, 30s, 500ms, 2m)")),
+    };
+    if d.is_zero() {
+        return Err(format!("duration '{s}' must be more than zero"));
+    }
+    Ok(d)
+}
+
+/// Parse a listen address: `IP:PORT`, `[IPv6]:PORT`, or a bare `PORT`
+/// (which means 127.0.0.1:PORT, loopback only).
+pub fn parse_listen(s: &str) -> Result<SocketAddr, String> {
+    if let Ok(port) = s.parse::<u16>() {
+        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    s.parse().map_err(|_| {
+        format!("invalid listen address '{s}' (try 127.0.0.1:8888, [::]:8888 or 0.0.0.0:8888)")
+    })
+}
+
+fn count(s: &str, what: &str, min: usize, max: usize) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "{what} must be a number from {min} to {max}, got '{s}'"
+        )),
+    }
+}
+
+/// Parse the arguments after the program name.
+pub fn parse_args(args: Vec<OsString>) -> Result<Command, UsageError> {
+    let mut p = pico_args::Arguments::from_vec(args);
+    let e = |m: String| UsageError(m);
+    if p.contains(["-h", "--help"]) {
+        return Ok(Command::Help);
+    }
+    if p.contains(["-V", "--version"]) {
+        return Ok(Command::Version);
+    }
+    let mut c = Config::default();
+    let listen: Vec<SocketAddr> = p
+        .values_from_fn("--listen", parse_listen)
+        .map_err(|err| e(arg_error(err)))?;
+    if !listen.is_empty() {
+        c.listen = listen;
+    }
+    let opt =
+        |p: &mut pico_args::Arguments, name: &'static str| -> Result<Option<String>, UsageError> {
+            p.opt_value_from_str::<_, String>(name)
+                .map_err(|err| e(arg_error(err)))
+        };
+    if let Some(v) = opt(&mut p, "--threads")? {
+        c.threads = count(&v, "--threads", 1, 64).map_err(e)?;
+    }
+    if let Some(v) = opt(&mut p, "--max-clients")? {
+        c.max_clients = count(&v, "--max-clients", 1, 1_000_000).map_err(e)?;
+    }
+    if let Some(v) = opt(&mut p, "--dns-threads")? {
+        c.dns_threads = count(&v, "--dns-threads", 1, 64).map_err(e)?;
+    }
+    let timeouts: [(&'static str, &mut Duration); 6] = [
+        ("--connect-timeout", &mut c.connect_timeout),
+        ("--head-timeout", &mut c.head_timeout),
+        ("--idle-timeout", &mut c.idle_timeout),
+        ("--read-timeout", &mut c.read_timeout),
+        ("--tunnel-idle-timeout", &mut c.tunnel_idle_timeout),
+        ("--drain-timeout", &mut c.drain_timeout),
+    ];
+    for (name, slot) in timeouts {
+        if let Some(v) = opt(&mut p, name)? {
+            *slot = parse_duration(&v).map_err(|m| e(format!("{name}: {m}")))?;
+        }
+    }
+    if p.contains("--no-via") {
+        c.via = false;
+    }
+    let mut verbose = 0;
+    while p.contains(["-v", "--verbose"]) {
+        verbose += 1;
+    }
+    let quiet = p.contains(["-q", "--quiet"]);
+    c.log_level = match (quiet, verbose) {
+        (true, _) => log::LevelFilter::Warn,
+        (false, 0) => log::LevelFilter::Info,
+        (false, 1) => log::LevelFilter::Debug,
+        _ => log::LevelFilter::Trace,
+    };
+    if let Some(v) = opt(&mut p, "--log-level")? {
+        c.log_level = v.parse().map_err(|_| {
+            e(format!(
+                "--log-level must be one of off, error, warn, info, debug, trace, got '{v}'"
+            ))
+        })?;
+    }
+    c.policy = PolicyConfig::from_args(&mut p).map_err(e)?;
+    let rest = p.finish();
+    if let Some(first) = rest.first() {
+        return Err(e(format!(
+            "unknown argument '{}' (see --help)",
+            first.to_string_lossy()
+        )));
+    }
+    Ok(Command::Run(Box::new(c)))
+}
+
+/// One readable line for a pico-args error.
+pub fn arg_error(err: pico_args::Error) -> String {
+    match err {
+        pico_args::Error::OptionWithoutAValue(k) => format!("{k} needs a value"),
+        // pico-args reports a failed value parser this way.
+        pico_args::Error::Utf8ArgumentParsingFailed { cause, .. } => cause,
+        pico_args::Error::ArgumentParsingFailed { cause } => cause,
+        other => other.to_string(),
+    }
+}
+
+/// The `--help` text.
+pub const HELP: &str = "\
+smolproxy — a small, fast HTTP/HTTPS forward proxy
+
+USAGE:
+    smolproxy [OPTIONS]
+
+Point browsers, curl (-x), apt and phones at it as their HTTP and HTTPS proxy.
+Plain http:// requests are forwarded; https:// goes through CONNECT tunnels.
+
+LISTENING:
+    --listen ADDR              Address to listen on; repeat for several
+                               (IPv4, [IPv6]:PORT, or a bare PORT = 127.0.0.1:PORT)
+                               [default: 127.0.0.1:8888]
+    --threads N                Executor threads [default: CPUs, at most 4]
+    --max-clients N            Concurrent client connections; beyond it a new
+                               client gets 503 and is closed [default: 1024]
+    --dns-threads N            Threads for name lookups [default: 4]
+
+TIMEOUTS (30 = 30s; units ms, s, m, h):
+    --connect-timeout T        Upstream connect, and DNS lookup [default: 10s]
+    --head-timeout T           Whole request head, once begun [default: 20s]
+    --idle-timeout T           Idle keep-alive client connection [default: 60s]
+    --read-timeout T           Silence during an exchange (504/close) [default: 120s]
+    --tunnel-idle-timeout T    CONNECT tunnel with no traffic [default: 600s]
+    --drain-timeout T          Grace for in-flight work on SIGINT/SIGTERM [default: 10s]
+
+WHO MAY USE IT, WHERE IT MAY GO:
+    --allow CIDR               Allow clients from CIDR (repeatable). Without any
+                               --allow: loopback, private, link-local, CGNAT, ULA
+    --deny CIDR                Refuse clients from CIDR (repeatable; wins over --allow)
+    --auth-file FILE           Require Basic proxy auth; FILE has user:password lines.
+                               Or set SMOLPROXY_AUTH=user:password for one user
+    --connect-ports LIST       Ports CONNECT may reach: 443,8443 or any [default: 443]
+    --block DOMAIN             Refuse DOMAIN and its subdomains (repeatable)
+    --block-list FILE          Domains to refuse: plain, hosts-file or ||adblock^ lines
+    --allow-domain DOMAIN      Permit DOMAIN even if blocked (repeatable)
+    --allow-list FILE          Domains to permit even if blocked
+    --default-deny             Refuse every domain not allowed by --allow-domain/-list
+    --deny-private-targets     Refuse upstream connections to private addresses
+                               SIGHUP reloads the auth file and every list.
+
+OUTPUT:
+    --no-via                   Do not add `Via: 1.1 smolproxy`
+    -v, --verbose              More logs (-vv: trace)
+    -q, --quiet                Warnings and errors only (no access lines)
+    --log-level LEVEL          off, error, warn, info, debug or trace
+    -h, --help                 This text
+    -V, --version              Version
+
+EXAMPLES:
+    smolproxy                                   # loopback only, port 8888
+    smolproxy --listen 0.0.0.0:8888             # whole LAN (private ranges only)
+    smolproxy --listen [::]:8888 --block-list /etc/smolproxy/ads.txt
+    SMOLPROXY_AUTH=me:secret smolproxy --listen 0.0.0.0:3128
+    curl -x http://127.0.0.1:8888 http://example.com/
+
+Exit codes: 0 after a clean shutdown, 1 on a runtime failure (cannot listen),
+2 on a usage error.
+";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Config, String> {
+        match parse_args(args.iter().map(OsString::from).collect()) {
+            Ok(Command::Run(c)) => Ok(*c),
+            Ok(other) => Err(format!("{other:?}")),
+            Err(UsageError(m)) => Err(m),
+        }
+    }
+
+    #[test]
+    fn defaults() {
+        let c = parse(&[]).unwrap();
+        assert_eq!(c.listen, vec!["127.0.0.1:8888".parse().unwrap()]);
+        assert!((1..=4).contains(&c.threads));
+        assert_eq!(c.max_clients, 1024);
+        assert!(c.via);
+        assert_eq!(c.log_level, log::LevelFilter::Info);
+    }
+
+    #[test]
+    fn flags() {
+        let c = parse(&[
+            "--listen",
+            "0.0.0.0:3128",
+            "--listen=[::1]:3129",
+            "--threads",
+            "2",
+            "--max-clients",
+            "10",
+            "--connect-timeout",
+            "500ms",
+            "--idle-timeout",
+            "2m",
+            "--no-via",
+            "-vv",
+        ])
+        .unwrap();
+        assert_eq!(c.listen.len(), 2);
+        assert_eq!(c.threads, 2);
+        assert_eq!(c.max_clients, 10);
+        assert_eq!(c.connect_timeout, Duration::from_millis(500));
+        assert_eq!(c.idle_timeout, Duration::from_secs(120));
+        assert!(!c.via);
+        assert_eq!(c.log_level, log::LevelFilter::Trace);
+        assert_eq!(parse(&["-q"]).unwrap().log_level, log::LevelFilter::Warn);
+        assert_eq!(
+            parse(&["--listen", "9000"]).unwrap().listen[0].to_string(),
+            "127.0.0.1:9000"
+        );
+    }
+
+    #[test]
+    fn mistakes() {
+        let cases: &[(&[&str], &str)] = &[
+            (&["--bogus"], "unknown argument '--bogus'"),
+            (&["--listen", "nowhere"], "invalid listen address 'nowhere'"),
+            (
+                &["--threads", "0"],
+                "--threads must be a number from 1 to 64",
+            ),
+            (&["--threads"], "--threads needs a value"),
+            (
+                &["--head-timeout", "5x"],
+                "--head-timeout: invalid duration '5x'",
+            ),
+            (
+                &["--head-timeout", "0"],
+                "--head-timeout: duration '0' must be more than zero",
+            ),
+            (&["--log-level", "loud"], "--log-level must be one of"),
+            (&["extra"], "unknown argument 'extra'"),
+        ];
+        for (args, want) in cases {
+            let err = parse(args).unwrap_err();
+            assert!(err.starts_with(want), "{args:?}: {err}");
+        }
+        assert!(matches!(
+            parse_args(vec!["--help".into()]),
+            Ok(Command::Help)
+        ));
+        assert!(matches!(
+            parse_args(vec!["-V".into()]),
+            Ok(Command::Version)
+        ));
+    }
+}

@@ -1,0 +1,268 @@
+//! One client connection, start to finish: check the client may use the
+//! proxy, then for each request — read the head, apply the policy, forward
+//! it (plain HTTP) or open a tunnel (CONNECT), write the access line — and
+//! keep the connection for the next request while both sides allow it.
+//! Every error is answered here, once, with the status `error.rs` gives it.
+
+use std::io;
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures_lite::FutureExt;
+use smol::Async;
+
+use crate::buffer::{Buffer, timed, write_all};
+use crate::error::Error;
+use crate::forward::{Client, Outcome, Upstream};
+use crate::http::{self, Head, Target};
+use crate::logger::{self, Access, Throttle};
+use crate::server::Shared;
+
+static REFUSED_LOG: Throttle = Throttle::new();
+
+/// Serve one client connection until it closes, errs or idles out.
+pub async fn serve(io: Async<TcpStream>, peer: SocketAddr, shared: Arc<Shared>) {
+    let mut client = Client {
+        io,
+        buf: Buffer::new(),
+        peer,
+    };
+    if let Err(denied) = shared.policy().check_client(peer.ip()) {
+        if let Some(held) = REFUSED_LOG.allow() {
+            log::warn!(
+                "{peer} refused: {} ({held} more held back)",
+                denied.message()
+            );
+        }
+        let body = format!("{}\n", denied.message());
+        let resp = http::simple_response(403, "", &body, true);
+        let _ = write_all(&client.io, &resp, shared.config.head_timeout).await;
+        return;
+    }
+    let mut upstream: Option<Upstream> = None;
+    let mut first = true;
+    loop {
+        if !wait_for_request(&shared, &mut client, first).await {
+            break;
+        }
+        first = false;
+        let start = Instant::now();
+        let head = match crate::forward::read_head(
+            &mut client.buf,
+            &client.io,
+            http::parse_request,
+            shared.config.head_timeout,
+        )
+        .await
+        {
+            Ok(Ok(Some(h))) => h,
+            Ok(Ok(None)) => break,
+            Ok(Err(e)) => {
+                fail(&shared, &client, None, &Error::Head(e), start).await;
+                break;
+            }
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                fail(&shared, &client, None, &Error::HeadTimeout, start).await;
+                break;
+            }
+            Err(e) => {
+                log::debug!("{peer} closed mid-head: {e}");
+                break;
+            }
+        };
+        let (outcome, user) = match handle(&shared, &mut client, &mut upstream, &head).await {
+            Ok(o) => o,
+            Err(e) => {
+                fail(&shared, &client, Some(&head), &e, start).await;
+                break;
+            }
+        };
+        let note = outcome.note.as_deref();
+        let access = Access {
+            method: &head.method,
+            target: &head.target,
+            status: outcome.status,
+            up: outcome.up,
+            down: outcome.down,
+            user: user.as_deref(),
+            note,
+        };
+        logger::access(peer, &access, start.elapsed());
+        if !outcome.keep_client || shared.shutting_down() {
+            break;
+        }
+    }
+}
+
+/// Wait until the next request's first byte is here (or buffered). The
+/// first request gets the head timeout, later ones the keep-alive idle
+/// timeout; shutdown ends the wait. An idle connection holds no buffer.
+async fn wait_for_request(shared: &Shared, client: &mut Client, first: bool) -> bool {
+    if !client.buf.is_empty() {
+        return true;
+    }
+    client.buf.release();
+    let limit = if first {
+        shared.config.head_timeout
+    } else {
+        shared.config.idle_timeout
+    };
+    let ready = timed(limit, client.io.readable())
+        .or(async {
+            shared.shutdown_started().await;
+            Err(io::Error::other("shutting down"))
+        })
+        .await;
+    ready.is_ok()
+}
+
+/// Answer `e` (when a response can still be sent) and log it.
+async fn fail(shared: &Shared, client: &Client, head: Option<&Head>, e: &Error, start: Instant) {
+    let msg = e.message();
+    let status = e.status();
+    if let Some(status) = status {
+        let with_body = head.is_none_or(|h| h.method != "HEAD");
+        let resp = http::simple_response(status, "", &format!("smolproxy: {msg}\n"), with_body);
+        let _ = write_all(&client.io, &resp, shared.config.read_timeout).await;
+    }
+    let access = Access {
+        method: head.map_or("-", |h| h.method.as_str()),
+        target: head.map_or("-", |h| h.target.as_str()),
+        status: status.unwrap_or(0),
+        note: Some(&msg),
+        ..Access::default()
+    };
+    logger::access(client.peer, &access, start.elapsed());
+}
+
+/// One request: decide what it is and serve it. Returns the outcome and
+/// the authenticated user, if any.
+async fn handle(
+    shared: &Shared,
+    client: &mut Client,
+    upstream: &mut Option<Upstream>,
+    head: &Head,
+) -> Result<(Outcome, Option<String>), Error> {
+    let target = http::parse_target(&head.method, &head.target).map_err(Error::Target)?;
+    check_host_fields(head)?;
+    let policy = shared.policy();
+    match target {
+        Target::Connect(authority) => {
+            policy
+                .check_connect_port(authority.port)
+                .map_err(Error::Denied)?;
+            let o = connect(shared, client, &authority).await?;
+            Ok((o, None))
+        }
+        Target::Http {
+            authority,
+            host_field,
+            path,
+        } => {
+            let o = crate::forward::exchange(
+                shared,
+                client,
+                upstream,
+                head,
+                &authority,
+                &host_field,
+                &path,
+            )
+            .await?;
+            Ok((o, None))
+        }
+        Target::Https => Err(Error::NotImplemented(
+            "https:// URLs must be sent through a CONNECT tunnel (set this proxy for HTTPS too)",
+        )),
+        Target::OtherScheme => Err(Error::NotImplemented(
+            "only http:// URLs and CONNECT are supported",
+        )),
+        Target::Origin(_) | Target::Asterisk => {
+            Ok((status_page(shared, client, head).await?, None))
+        }
+    }
+}
+
+/// RFC 9112 §3.2: an HTTP/1.1 request must carry exactly one Host field.
+/// (Its value is then replaced by the target's authority, §3.2.2.)
+fn check_host_fields(head: &Head) -> Result<(), Error> {
+    match head.values("host").count() {
+        0 if head.minor >= 1 && head.method != "CONNECT" => {
+            Err(Error::BadRequest("missing Host field"))
+        }
+        0 | 1 => Ok(()),
+        _ => Err(Error::BadRequest("more than one Host field")),
+    }
+}
+
+/// CONNECT: reach the origin, answer 200, then relay bytes both ways.
+async fn connect(
+    shared: &Shared,
+    client: &mut Client,
+    authority: &http::Authority,
+) -> Result<Outcome, Error> {
+    let cfg = &shared.config;
+    let addrs = crate::upstream::resolve(authority, &shared.resolver, cfg.connect_timeout).await?;
+    let policy = shared.policy();
+    let (up, addr) =
+        crate::upstream::connect(&addrs, &policy, &shared.own, cfg.connect_timeout).await?;
+    log::debug!("{} tunnel to {addr}", client.peer);
+    write_all(
+        &client.io,
+        b"HTTP/1.1 200 Connection established\r\n\r\n",
+        cfg.read_timeout,
+    )
+    .await
+    .map_err(Error::Client)?;
+    // Bytes the client sent after the CONNECT head (a TLS hello) go first.
+    let early = client.buf.filled().len() as u64;
+    if early > 0 {
+        if let Err(e) = write_all(&up, client.buf.filled(), cfg.read_timeout).await {
+            return Ok(Outcome {
+                status: 200,
+                note: Some(format!("upstream: {e}")),
+                ..Outcome::default()
+            });
+        }
+        client.buf.consume(early as usize);
+    }
+    client.buf.release();
+    let r = crate::tunnel::relay(&client.io, &up, cfg.tunnel_idle_timeout).await;
+    Ok(Outcome {
+        status: 200,
+        up: r.up + early,
+        down: r.down,
+        keep_client: false,
+        upgraded: false,
+        note: r.error.map(|e| crate::error::io_reason(&e)),
+    })
+}
+
+/// A request for the proxy itself (origin-form or `*`): a small page that
+/// says what this is, instead of forwarding it to ourselves in a loop.
+async fn status_page(shared: &Shared, client: &Client, head: &Head) -> Result<Outcome, Error> {
+    let (status, body) = match (head.method.as_str(), head.target.as_str()) {
+        ("GET" | "HEAD", "/") => (
+            200,
+            format!(
+                "smolproxy {} is running.\nSet it as the HTTP and HTTPS proxy of your browser or \
+                 system, or use curl -x http://HOST:PORT URL.\n",
+                env!("CARGO_PKG_VERSION")
+            ),
+        ),
+        _ => (
+            404,
+            "smolproxy: this is a proxy; send absolute-form requests (http://host/path) or CONNECT\n"
+                .to_string(),
+        ),
+    };
+    let resp = http::simple_response(status, "", &body, head.method != "HEAD");
+    write_all(&client.io, &resp, shared.config.read_timeout)
+        .await
+        .map_err(Error::Client)?;
+    Ok(Outcome {
+        status,
+        ..Outcome::default()
+    })
+}

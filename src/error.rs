@@ -1,0 +1,118 @@
+//! The one error type of a proxied exchange, and the one place that maps
+//! each error to the HTTP status the client sees (or to a silent close when
+//! no response can be sent any more).
+
+use std::io;
+use std::net::SocketAddr;
+
+use crate::chunked::ChunkError;
+use crate::http::{FramingError, HeadError, TargetError};
+use crate::policy::Denied;
+
+/// Everything that can end an exchange early.
+#[derive(Debug)]
+pub enum Error {
+    /// The request head is malformed or too large.
+    Head(HeadError),
+    /// The request-target cannot be used.
+    Target(TargetError),
+    /// The request's framing is ambiguous or unsupported.
+    Framing(FramingError),
+    /// The request's chunked body is malformed.
+    RequestChunk(ChunkError),
+    /// Any other malformed request.
+    BadRequest(&'static str),
+    /// `https://` in absolute form, or another scheme: not for a plain proxy.
+    NotImplemented(&'static str),
+    /// The policy refuses this.
+    Denied(Denied),
+    /// The client took too long to send its head.
+    HeadTimeout,
+    /// The host name did not resolve.
+    Resolve(String, io::Error),
+    /// Connecting upstream failed (every address tried; the last error).
+    Connect(SocketAddr, io::Error),
+    /// The upstream took too long to connect or answer.
+    UpstreamTimeout(&'static str),
+    /// The upstream closed before a complete response head.
+    UpstreamClosed,
+    /// The upstream sent an invalid response.
+    BadResponse(&'static str),
+    /// The client went away or stalled; nothing more can be sent.
+    Client(io::Error),
+    /// An upstream I/O error after the response began: close.
+    Upstream(io::Error),
+}
+
+impl Error {
+    /// The status to answer with, if a response can still be sent.
+    pub fn status(&self) -> Option<u16> {
+        Some(match self {
+            Error::Head(HeadError::TooLarge) => 431,
+            Error::Head(HeadError::UriTooLong) => 414,
+            Error::Head(HeadError::Version) => 505,
+            Error::Head(HeadError::Malformed(_)) => 400,
+            Error::Target(_) | Error::RequestChunk(_) | Error::BadRequest(_) => 400,
+            Error::Framing(FramingError::Invalid(_)) => 400,
+            Error::Framing(FramingError::UnknownCoding) | Error::NotImplemented(_) => 501,
+            Error::Denied(Denied::Loop(_)) => 508,
+            Error::Denied(_) => 403,
+            Error::HeadTimeout => 408,
+            Error::Resolve(_, e) if e.kind() == io::ErrorKind::TimedOut => 504,
+            Error::Connect(_, e) if e.kind() == io::ErrorKind::TimedOut => 504,
+            Error::Resolve(..) | Error::Connect(..) => 502,
+            Error::UpstreamTimeout(_) => 504,
+            Error::UpstreamClosed | Error::BadResponse(_) | Error::Upstream(_) => 502,
+            Error::Client(_) => return None,
+        })
+    }
+
+    /// A one-line, lower-case explanation for the error page and the log.
+    pub fn message(&self) -> String {
+        match self {
+            Error::Head(HeadError::TooLarge) => "request head too large".into(),
+            Error::Head(HeadError::UriTooLong) => "request-target too long".into(),
+            Error::Head(HeadError::Version) => "only HTTP/1.0 and HTTP/1.1 are supported".into(),
+            Error::Head(HeadError::Malformed(m)) => format!("malformed request: {m}"),
+            Error::Target(TargetError(m)) => format!("bad request-target: {m}"),
+            Error::Framing(FramingError::Invalid(m)) => format!("bad request framing: {m}"),
+            Error::Framing(FramingError::UnknownCoding) => {
+                "unsupported Transfer-Encoding (only chunked is supported)".into()
+            }
+            Error::RequestChunk(e) => format!("bad chunked request body: {}", e.message()),
+            Error::BadRequest(m) => format!("bad request: {m}"),
+            Error::NotImplemented(m) => (*m).into(),
+            Error::Denied(d) => d.message(),
+            Error::HeadTimeout => "request head not received in time".into(),
+            Error::Resolve(host, e) if e.kind() == io::ErrorKind::TimedOut => {
+                format!("DNS lookup for {host} timed out")
+            }
+            Error::Resolve(host, e) => format!("could not resolve host {host}: {e}"),
+            Error::Connect(addr, e) if e.kind() == io::ErrorKind::TimedOut => {
+                format!("connecting to {addr} timed out")
+            }
+            Error::Connect(addr, e) => format!("could not connect to {addr}: {}", io_reason(e)),
+            Error::UpstreamTimeout(m) => format!("upstream timed out: {m}"),
+            Error::UpstreamClosed => "upstream closed the connection without a response".into(),
+            Error::BadResponse(m) => format!("invalid response from upstream: {m}"),
+            Error::Client(e) => format!("client: {}", io_reason(e)),
+            Error::Upstream(e) => format!("upstream: {}", io_reason(e)),
+        }
+    }
+}
+
+/// A short, stable description of an I/O error.
+pub fn io_reason(e: &io::Error) -> String {
+    use io::ErrorKind::*;
+    match e.kind() {
+        ConnectionRefused => "connection refused".into(),
+        ConnectionReset => "connection reset".into(),
+        TimedOut => "timed out".into(),
+        UnexpectedEof => "closed early".into(),
+        BrokenPipe => "connection closed".into(),
+        HostUnreachable => "host unreachable".into(),
+        NetworkUnreachable => "network unreachable".into(),
+        AddrNotAvailable => "address not available".into(),
+        _ => e.to_string(),
+    }
+}

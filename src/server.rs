@@ -1,0 +1,294 @@
+//! The running server: binds the listeners, runs one smol executor on a
+//! small fixed pool of threads, accepts clients (each connection is one
+//! task, so thousands of idle tunnels need no threads), enforces the client
+//! cap, backs off on accept errors instead of spinning, and shuts down
+//! gracefully: stop accepting, let in-flight work finish up to the drain
+//! timeout, then stop.
+
+use std::io;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use futures_lite::FutureExt;
+use smol::{Async, Executor, Timer};
+
+use crate::config::Config;
+use crate::logger::Throttle;
+use crate::policy::Policy;
+use crate::upstream::Resolver;
+
+/// Pause after a failed accept (EMFILE, ENFILE, ENOMEM…): accepting again
+/// at once would spin on the same error; a short pause lets descriptors free.
+pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Body of the answer to a client beyond `--max-clients`.
+const FULL_BODY: &str = "smolproxy: too many connections, try again shortly\n";
+
+/// State every connection task shares.
+pub struct Shared {
+    /// The configuration it was started with.
+    pub config: Config,
+    policy: RwLock<Arc<Policy>>,
+    /// Name resolution.
+    pub resolver: Resolver,
+    /// The addresses the proxy listens on (for loop detection).
+    pub own: Vec<SocketAddr>,
+    /// Client connections open now.
+    pub active: AtomicUsize,
+    /// Closed when shutdown begins.
+    shutdown: async_channel::Receiver<()>,
+}
+
+impl Shared {
+    /// The policy in force now (replaced on reload).
+    pub fn policy(&self) -> Arc<Policy> {
+        match self.policy.read() {
+            Ok(p) => Arc::clone(&p),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// Replace the policy; connections pick it up at their next request.
+    pub fn set_policy(&self, p: Policy) {
+        match self.policy.write() {
+            Ok(mut slot) => *slot = Arc::new(p),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(p),
+        }
+    }
+
+    /// Completes when shutdown begins.
+    pub async fn shutdown_started(&self) {
+        let _ = self.shutdown.recv().await;
+    }
+
+    /// Whether shutdown has begun.
+    pub fn shutting_down(&self) -> bool {
+        self.shutdown.is_closed()
+    }
+}
+
+/// Bound listeners, not yet serving.
+pub struct Server {
+    config: Config,
+    listeners: Vec<TcpListener>,
+    resolver: Option<Resolver>,
+}
+
+/// A listen address that could not be bound: exit code 1.
+#[derive(Debug)]
+pub struct BindError {
+    /// The address.
+    pub addr: SocketAddr,
+    /// Why.
+    pub error: io::Error,
+}
+
+impl std::fmt::Display for BindError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cannot listen on {}: {}", self.addr, self.error)
+    }
+}
+
+/// Bind every listen address of `config`.
+pub fn bind(config: Config) -> Result<Server, BindError> {
+    let listeners = config
+        .listen
+        .iter()
+        .map(|&addr| TcpListener::bind(addr).map_err(|error| BindError { addr, error }))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Server {
+        config,
+        listeners,
+        resolver: None,
+    })
+}
+
+impl Server {
+    /// Use `r` instead of the system resolver (tests).
+    pub fn with_resolver(mut self, r: Resolver) -> Self {
+        self.resolver = Some(r);
+        self
+    }
+
+    /// Start serving on the executor threads.
+    pub fn start(self) -> io::Result<Handle> {
+        let own: Vec<SocketAddr> = self
+            .listeners
+            .iter()
+            .map(TcpListener::local_addr)
+            .collect::<io::Result<_>>()?;
+        let resolver = match self.resolver {
+            Some(r) => r,
+            None => crate::upstream::system_resolver(self.config.dns_threads)?,
+        };
+        let (begin_shutdown, shutdown) = async_channel::bounded::<()>(1);
+        let shared = Arc::new(Shared {
+            policy: RwLock::new(Arc::new(Policy::new(&self.config.policy))),
+            config: self.config,
+            resolver,
+            own: own.clone(),
+            active: AtomicUsize::new(0),
+            shutdown,
+        });
+        let ex = Arc::new(Executor::new());
+        for l in self.listeners {
+            let l = Async::new(l)?;
+            ex.spawn(accept_loop(l, Arc::clone(&shared), Arc::clone(&ex)))
+                .detach();
+        }
+        let (stop, stopped) = async_channel::bounded::<()>(1);
+        let threads = (0..shared.config.threads)
+            .map(|i| {
+                let ex = Arc::clone(&ex);
+                let stopped = stopped.clone();
+                std::thread::Builder::new()
+                    .name(format!("smolproxy-{i}"))
+                    .spawn(move || smol::block_on(ex.run(stopped.recv())).unwrap_or(()))
+            })
+            .collect::<io::Result<Vec<_>>>()?;
+        for a in &own {
+            log::info!("listening on {a}");
+        }
+        log::info!(
+            "smolproxy {} ready: {} threads, up to {} clients",
+            env!("CARGO_PKG_VERSION"),
+            shared.config.threads,
+            shared.config.max_clients
+        );
+        Ok(Handle {
+            shared,
+            begin_shutdown,
+            stop,
+            threads,
+            own,
+        })
+    }
+}
+
+/// A running server.
+pub struct Handle {
+    shared: Arc<Shared>,
+    begin_shutdown: async_channel::Sender<()>,
+    stop: async_channel::Sender<()>,
+    threads: Vec<JoinHandle<()>>,
+    own: Vec<SocketAddr>,
+}
+
+impl Handle {
+    /// The addresses it listens on (with real ports when 0 was asked).
+    pub fn addrs(&self) -> &[SocketAddr] {
+        &self.own
+    }
+
+    /// Client connections open now.
+    pub fn active(&self) -> usize {
+        self.shared.active.load(Ordering::Relaxed)
+    }
+
+    /// The shared state (policy reloads, tests).
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Stop accepting, give open connections up to the drain timeout to
+    /// finish, then stop every thread. Returns how many were cut.
+    pub fn shutdown(mut self) -> usize {
+        self.begin_shutdown.close();
+        let deadline = Instant::now() + self.shared.config.drain_timeout;
+        while self.active() > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let cut = self.active();
+        self.stop_threads();
+        cut
+    }
+
+    fn stop_threads(&mut self) {
+        self.begin_shutdown.close();
+        self.stop.close();
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.stop_threads();
+    }
+}
+
+/// Decrements the open-connection count when a connection task ends,
+/// however it ends (also on panic).
+struct Slot(Arc<Shared>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.active.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+static ACCEPT_ERRORS: Throttle = Throttle::new();
+static FULL_LOG: Throttle = Throttle::new();
+
+async fn accept_loop(l: Async<TcpListener>, shared: Arc<Shared>, ex: Arc<Executor<'static>>) {
+    loop {
+        let accepted = l
+            .accept()
+            .or(async {
+                shared.shutdown_started().await;
+                Err(io::Error::other("shutting down"))
+            })
+            .await;
+        if shared.shutting_down() {
+            return;
+        }
+        match accepted {
+            Ok((stream, peer)) => {
+                if shared.active.load(Ordering::Relaxed) >= shared.config.max_clients {
+                    refuse_full(stream.get_ref(), peer);
+                    continue;
+                }
+                shared.active.fetch_add(1, Ordering::Relaxed);
+                let slot = Slot(Arc::clone(&shared));
+                let _ = stream.get_ref().set_nodelay(true);
+                let task_shared = Arc::clone(&shared);
+                ex.spawn(async move {
+                    let _slot = slot;
+                    crate::conn::serve(stream, peer, task_shared).await;
+                })
+                .detach();
+            }
+            Err(e) => {
+                // Never `?` out of here (EMFILE would end the proxy): log,
+                // pause, go on.
+                if let Some(held) = ACCEPT_ERRORS.allow() {
+                    log::warn!("accept failed: {e} ({held} more held back); pausing");
+                }
+                Timer::after(ACCEPT_BACKOFF).await;
+            }
+        }
+    }
+}
+
+/// Beyond `--max-clients`: answer 503 at once without a task, then close.
+/// A new socket's send buffer is empty, so this write does not block.
+fn refuse_full(stream: &TcpStream, peer: SocketAddr) {
+    use std::io::Write;
+    let resp = crate::http::simple_response(503, "Retry-After: 2\r\n", FULL_BODY, true);
+    let _ = (&*stream).write(&resp);
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    if let Some(held) = FULL_LOG.allow() {
+        log::warn!("{peer} refused: client limit reached ({held} more held back)");
+    }
+}
+
+/// SIGHUP: rebuild the policy from its configuration (the auth file and
+/// lists are read again); on failure the old policy stays.
+pub fn reload(shared: &Shared) {
+    shared.set_policy(Policy::new(&shared.config.policy));
+    log::info!("policy reloaded");
+}
