@@ -141,6 +141,17 @@ def cpu_seconds(pid):
     return total / CLK_TCK
 
 
+def listen_overflows():
+    """Kernel count of connections dropped because a listen queue was full."""
+    with open("/proc/net/netstat") as f:
+        lines = f.read().splitlines()
+    for names, values in zip(lines[::2], lines[1::2]):
+        if names.startswith("TcpExt:"):
+            d = dict(zip(names.split()[1:], values.split()[1:]))
+            return int(d.get("ListenOverflows", 0))
+    return 0
+
+
 def memory_kib(pid):
     """(RSS, PSS, threads) of the process tree, in KiB."""
     rss = pss = threads = 0
@@ -272,16 +283,17 @@ def wrk(url, target, host, close, conns, seconds, threads=2):
     raise RuntimeError(f"wrk gave no result: {out.stdout} {out.stderr}")
 
 
-def fig_http(s, origin_port, close, a):
+def fig_http(s, origin_port, close, a, runs_n=1, warm=False):
     """Figures 1 and 2: wrk through the proxy; median rps, p99, CPU µs/request."""
     host = f"127.0.0.1:{origin_port}"
     if s.proxy:
         url, target = f"http://127.0.0.1:{s.port}/", f"http://{host}/small.bin"
     else:
         url, target = f"http://{host}/", "/small.bin"
-    wrk(url, target, host, close, a.conns, 1)  # warm-up
+    if warm:
+        wrk(url, target, host, close, a.conns, 1)
     runs = []
-    for _ in range(a.runs):
+    for _ in range(runs_n):
         c0 = cpu_seconds(s.proc.pid) if s.proxy else 0
         r = wrk(url, target, host, close, a.conns, a.duration)
         cpu = (cpu_seconds(s.proc.pid) - c0) if s.proxy else None
@@ -295,11 +307,11 @@ def fig_http(s, origin_port, close, a):
     return runs
 
 
-def fig_tunnel(s, origin_port, a):
+def fig_tunnel(s, origin_port, a, runs_n=1):
     """Figure 4: 1 GiB through a CONNECT tunnel with curl -p; MB/s and CPU-s per GiB."""
     url = f"http://127.0.0.1:{origin_port}/big.bin"
     runs = []
-    for _ in range(a.runs):
+    for _ in range(runs_n):
         cmd = ["curl", "-sS", "-o", "/dev/null", "--max-time", "120", "-w", "%{size_download} %{time_total}"]
         if s.proxy:
             cmd += ["-p", "-x", f"http://127.0.0.1:{s.port}"]
@@ -362,19 +374,21 @@ def fig_memory(s, tmp, origin_port, a):
     return runs
 
 
-def fig_rounds(s, origin_port, a):
+def fig_rounds(s, origin_port, a, runs_n=1):
     """Figure 6: 1,000 tunnels x 20 keep-alive GETs; total time and failures."""
     runs = []
-    for _ in range(a.runs):
+    for _ in range(runs_n):
         cmd = [sys.executable, TUNNELS, "rounds", "--target", f"127.0.0.1:{origin_port}",
                "-n", str(a.round_tunnels), "--rounds", "20", "--total-max", "60"]
         if s.proxy:
             cmd += ["--proxy", f"127.0.0.1:{s.port}"]
+        lo = listen_overflows()
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=90, preexec_fn=raise_nofile)
         try:
             r = json.loads(out.stdout.strip().splitlines()[-1])
         except (IndexError, ValueError):
             r = {"elapsed_s": None, "failures": a.round_tunnels, "errors": {"client": out.stderr[-200:]}}
+        r["listen_overflows"] = listen_overflows() - lo
         runs.append(r)
         log(f"  {s.name} rounds: {r}")
     return runs
@@ -434,6 +448,11 @@ def machine():
     return f"{os.cpu_count()} CPUs ({cpu}), {mem} GiB RAM, Linux {platform.release()}"
 
 
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return f.read().split()[0]
+
+
 def tool_version(cmd):
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
@@ -465,6 +484,7 @@ ROWS = [
     ("5. 10,000 idle tunnels: proxy CPU % while idle", "h10k_cpu", ".1f", False),
     ("6. 1,000 tunnels x 20 GETs: total time (s)", "rt_time", ".2f", False),
     ("6. 1,000 tunnels x 20 GETs: failed tunnels", "rt_fail", ",.0f", False),
+    ("6. listen-queue overflows, system-wide (SYNs dropped, retried after 1 s)", "rt_lo", ",.0f", False),
     ("7. binary size, stripped (KiB)", "bin_kib", ",.0f", False),
     ("7. start-up time (ms)", "start_ms", ".1f", False),
     ("7. static build: idle PSS (KiB)", "static_idle_pss", ",.0f", False),
@@ -502,6 +522,7 @@ def summarise(res):
     if res.get("rt"):
         out["rt_time"] = med(r.get("elapsed_s") for r in res["rt"])
         out["rt_fail"] = med(r.get("failures") for r in res["rt"])
+        out["rt_lo"] = med(r.get("listen_overflows") for r in res["rt"])
     if res.get("bin"):
         out["bin_kib"] = res["bin"][0] / 1024 if res["bin"][0] else None
     if res.get("static_idle"):
@@ -531,7 +552,7 @@ def report(subjects, figs, notes, a, cmdline):
     proxies = [s.name for s in subjects if s.proxy and any(v is not None for v in figs[s.name].values())]
     ratio_rows = []
     for label, key, spec, higher in ROWS:
-        if key in ("ka_err", "cl_err", "rt_fail", "h10k_thr", "h10k_ok", "h10k_cpu", "static_idle_pss"):
+        if key in ("ka_err", "cl_err", "rt_fail", "rt_lo", "h10k_thr", "h10k_ok", "h10k_cpu", "static_idle_pss"):
             continue
         row = []
         for n in proxies:
@@ -603,6 +624,8 @@ def report(subjects, figs, notes, a, cmdline):
         f"Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC  ",
         f"Machine: {machine()}  ",
         f"Command: `{cmdline}`  ",
+        f"Load average (1 min) at start and end: {a.load_start} and {loadavg()}; "
+        "other work on the machine inflates requests/s and latency spread more than CPU per request.  ",
         f"Versions: {'; '.join(s.version for s in subjects if s.version)}",
         "",
         "All traffic on 127.0.0.1: a local nginx origin (1 KiB file, sparse 1 GiB file), "
@@ -628,8 +651,8 @@ def main():
     p.add_argument("--static-binary", default=os.path.join(ROOT, "target/x86_64-unknown-linux-musl/release/smolproxy"),
                    help="static build whose size is reported (figure 7), if present")
     p.add_argument("--only", default="direct,smolproxy,tinyproxy,squid", help="comma-separated subjects")
-    p.add_argument("--runs", type=int, default=3)
-    p.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
+    p.add_argument("--runs", type=int, help="runs per figure (default 3, quick 1)")
+    p.add_argument("--duration", type=int, help="seconds per wrk run (default 5, quick 2)")
     p.add_argument("--conns", type=int, default=50)
     p.add_argument("--round-tunnels", type=int, default=1000)
     p.add_argument("--quick", action="store_true", help="1 run, 2 s wrk runs, for development")
@@ -637,8 +660,9 @@ def main():
     p.add_argument("--json", help="write raw results to this file")
     p.add_argument("--command", help="command line to record in the report")
     a = p.parse_args()
-    if a.quick:
-        a.runs, a.duration = 1, 2
+    a.runs = a.runs or (1 if a.quick else 3)
+    a.duration = a.duration or (2 if a.quick else 5)
+    a.load_start = loadavg()
     cmdline = a.command or " ".join(["python3", "bench/run.py"] + sys.argv[1:])
     raise_nofile()
 
@@ -706,65 +730,104 @@ def main():
             "squid": Subject("squid", squid_cmd, squid, tool_version([squid, "-v"])),
         }
         subjects = [all_subjects[n] for n in a.only.split(",")]
-        figs = {}
-        raw = {}
+        raw = {s.name: {} for s in subjects}
+        failed = set()
+
+        def aborted(s, e):
+            log(f"{s.name} failed: {e!r}")
+            notes.append(f"{s.name}: measurement aborted: {e}")
+            failed.add(s.name)
+            if s.proxy:
+                s.stop()
+
+        # Phase 1, one subject at a time: start-up, binary, memory (fresh processes).
         for s in subjects:
-            log(f"== {s.name}")
-            res = {}
-            raw[s.name] = res
+            if not s.proxy:
+                continue
+            log(f"== {s.name}: start-up, binary, memory")
+            res = raw[s.name]
+            try:
+                res["start"] = startup(s, tmp, a)
+                size, static = binary_info(s.binary)
+                what = "release build"
+                if s.name == "smolproxy" and os.path.exists(a.static_binary):
+                    ssize, sstatic = binary_info(a.static_binary)
+                    if sstatic:
+                        size, static, what = ssize, sstatic, "the musl build (the glibc release build is the one measured)"
+                    st = Subject("smolproxy-static", lambda port: [a.static_binary] + smol_cmd(port)[1:])
+                    st.start(tmp)
+                    time.sleep(1.0)
+                    res["static_idle"] = memory_kib(st.proc.pid)
+                    st.stop()
+                res["bin"] = (size, static)
+                notes.append(f"{s.name} binary size: {fmt(size and size / 1024, ',.0f')} KiB stripped, "
+                             f"{'static' if static else 'dynamically linked (shared libraries not counted)'}"
+                             f"{', ' + what if s.name == 'smolproxy' else ''}.")
+                res["mem"] = fig_memory(s, tmp, origin_port, a)
+                for r in res["mem"]:
+                    if min(r["h10k"]["ok"], r["alive"]) < 10000:
+                        notes.append(f"{s.name}: held {r['h10k']['ok']:,} of 10,000 tunnels, "
+                                     f"{r['alive']:,} still open at release; errors {r['h10k']['errors']}"
+                                     f"{'; the proxy exited' if r['exited'] is not None else ''}.")
+                        break
+            except Exception as e:  # report what we have, go on with the next subject
+                aborted(s, e)
+
+        # Phase 2, interleaved: every proxy runs at once (idle unless measured) and
+        # each run measures all subjects in turn, in a rotating order, so that a
+        # burst of outside load on a shared machine hits them alike.
+        live = []
+        for s in subjects:
+            if s.name in failed:
+                continue
             try:
                 if s.proxy:
-                    res["start"] = startup(s, tmp, a)
-                    size, static = binary_info(s.binary)
-                    if s.name == "smolproxy" and os.path.exists(a.static_binary):
-                        ssize, sstatic = binary_info(a.static_binary)
-                        if sstatic:
-                            size, static = ssize, sstatic
-                    res["bin"] = (size, static)
-                    if s.name == "smolproxy" and os.path.exists(a.static_binary):
-                        st = Subject("smolproxy-static", lambda port: [a.static_binary] + smol_cmd(port)[1:])
-                        st.start(tmp)
-                        time.sleep(1.0)
-                        res["static_idle"] = memory_kib(st.proc.pid)
-                        st.stop()
-                    notes.append(f"{s.name} binary: {fmt(size and size / 1024, ',.0f')} KiB stripped, "
-                                 f"{'static' if static else 'dynamically linked (shared libraries not counted)'}.")
-                    res["mem"] = fig_memory(s, tmp, origin_port, a)
-                    for r in res["mem"]:
-                        held = min(r["h10k"]["ok"], r["alive"])
-                        if held < 10000:
-                            notes.append(f"{s.name}: held {r['h10k']['ok']:,} of 10,000 tunnels, "
-                                         f"{r['alive']:,} still open at release; errors {r['h10k']['errors']}"
-                                         f"{'; the proxy exited' if r['exited'] is not None else ''}.")
-                            break
                     s.start(tmp)
                 else:
                     s.proc = ngx
-                res["rt"] = fig_rounds(s, origin_port, a)
-                res["ka"] = fig_http(s, origin_port, False, a)
-                res["cl"] = fig_http(s, origin_port, True, a)
-                res["tun"] = fig_tunnel(s, origin_port, a)
-                for kind, runs in (("keep-alive", res["ka"]), ("connection-per-request", res["cl"])):
-                    kinds = {}
-                    for r in runs:
-                        for k, v in r["error_kinds"].items():
-                            kinds[k] = kinds.get(k, 0) + v
-                    if kinds:
-                        total = sum(r["requests"] for r in runs)
-                        notes.append(f"{s.name} {kind}: wrk counted errors {kinds} over {total:,} "
-                                     "requests (read = the proxy closed the connection; "
-                                     "status = a non-2xx answer).")
-                for r in res["tun"]:
-                    if not r["ok"]:
-                        notes.append(f"{s.name}: 1 GiB tunnel transfer failed: {r['err']}")
-                if s.proxy and s.proc.poll() is not None:
-                    notes.append(f"{s.name} exited during the run (status {s.proc.returncode}).")
-            except Exception as e:  # report what we have, go on with the next subject
-                log(f"{s.name} failed: {e!r}")
-                notes.append(f"{s.name}: measurement aborted: {e}")
-            finally:
-                if s.proxy:
-                    s.stop()
+                res = raw[s.name]
+                for key in ("rt", "ka", "cl", "tun"):
+                    res[key] = []
+                fig_http(s, origin_port, False, a, 0, warm=True)
+                live.append(s)
+            except Exception as e:
+                aborted(s, e)
+        for i in range(a.runs):
+            order = live[i % len(live):] + live[:i % len(live)] if live else []
+            log(f"== run {i + 1} of {a.runs}: {', '.join(s.name for s in order)}")
+            for s in order:
+                if s.name in failed:
+                    continue
+                res = raw[s.name]
+                try:
+                    res["rt"] += fig_rounds(s, origin_port, a)
+                    res["ka"] += fig_http(s, origin_port, False, a)
+                    res["cl"] += fig_http(s, origin_port, True, a)
+                    res["tun"] += fig_tunnel(s, origin_port, a)
+                    if s.proxy and s.proc.poll() is not None:
+                        raise RuntimeError(f"{s.name} exited during the run (status {s.proc.returncode})")
+                except Exception as e:
+                    aborted(s, e)
+        for s in live:
+            if s.proxy:
+                s.stop()
+
+        figs = {}
+        for s in subjects:
+            res = raw[s.name]
+            for kind, runs in (("keep-alive", res.get("ka", [])), ("connection-per-request", res.get("cl", []))):
+                kinds = {}
+                for r in runs:
+                    for k, v in r["error_kinds"].items():
+                        kinds[k] = kinds.get(k, 0) + v
+                if kinds:
+                    total = sum(r["requests"] for r in runs)
+                    notes.append(f"{s.name} {kind}: wrk counted errors {kinds} over {total:,} "
+                                 "requests (read = the proxy closed the connection; "
+                                 "status = a non-2xx answer).")
+            for r in res.get("tun", []):
+                if not r["ok"]:
+                    notes.append(f"{s.name}: 1 GiB tunnel transfer failed: {r['err']}")
             figs[s.name] = summarise(res)
         text = report(subjects, figs, notes, a, cmdline)
         print(text)
