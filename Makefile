@@ -27,6 +27,7 @@ test-deps:
 	@missing=""; \
 	command -v curl >/dev/null    || missing="$$missing curl"; \
 	command -v openssl >/dev/null || missing="$$missing openssl"; \
+	command -v wget >/dev/null    || missing="$$missing wget"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$missing; \

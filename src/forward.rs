@@ -89,11 +89,12 @@ pub async fn read_head(
     limit: Duration,
 ) -> io::Result<Result<Option<Head>, HeadError>> {
     let read = async {
-        let mut fresh = true;
+        let mut check = !buf.is_empty();
+        let mut seen_lf = buf.filled().contains(&b'\n');
         loop {
-            // A head can only complete at a LF: skip re-parsing otherwise,
-            // so a slow drip of bytes costs no quadratic work.
-            if !buf.is_empty() && (fresh || buf.filled().contains(&b'\n')) {
+            // A head can only complete at a LF: parse again only when new
+            // bytes brought one, so a slow drip costs no quadratic work.
+            if check {
                 match parse(buf.filled()) {
                     Ok(Some((h, n))) => {
                         buf.consume(n);
@@ -103,17 +104,27 @@ pub async fn read_head(
                     Err(e) => return Ok(Err(e)),
                 }
             }
-            fresh = false;
             let had = buf.filled().len();
             match buf.fill(io, http::MAX_HEAD_BYTES, limit).await {
                 Ok(0) if had == 0 => return Ok(Ok(None)),
                 Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::OutOfMemory => {
-                    return Ok(Err(HeadError::TooLarge));
+                    // Full without a complete head: let the parser say
+                    // which limit it is (414 or 431).
+                    return Ok(Err(parse(buf.filled())
+                        .err()
+                        .unwrap_or(HeadError::TooLarge)));
                 }
                 Err(e) => return Err(e),
             }
+            let new_lf = buf
+                .filled()
+                .get(had..)
+                .is_some_and(|new| new.contains(&b'\n'));
+            // A first line longer than any valid one is refused at once.
+            check = new_lf || (!seen_lf && buf.filled().len() > http::MAX_TARGET_BYTES + 64);
+            seen_lf |= new_lf;
         }
     };
     timed(limit, read).await

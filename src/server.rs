@@ -153,10 +153,11 @@ impl Server {
             log::info!("listening on {a}");
         }
         log::info!(
-            "smolproxy {} ready: {} threads, up to {} clients",
+            "smolproxy {} ready: {} threads, up to {} clients, tunnels by {}",
             env!("CARGO_PKG_VERSION"),
             shared.config.threads,
-            shared.config.max_clients
+            shared.config.max_clients,
+            crate::tunnel::RELAY_METHOD
         );
         Ok(Handle {
             shared,

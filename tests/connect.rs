@@ -45,7 +45,9 @@ fn bytes_are_exact_both_ways_with_half_close() {
     let server = echo_server(b"bye after your EOF");
     let proxy = common::start();
     let s = tunnel(&proxy, &server.to_string());
-    let data: Vec<u8> = (0..3_000_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let data: Vec<u8> = (0..3_000_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
     let mut w = s.try_clone().unwrap();
     let sent = data.clone();
     let writer = std::thread::spawn(move || {
@@ -67,11 +69,18 @@ fn early_data_after_the_connect_head_is_forwarded() {
     let server = echo_server(b"");
     let proxy = common::start();
     let mut s = proxy.connect();
-    write!(s, "CONNECT {server} HTTP/1.1\r\nHost: {server}\r\n\r\nclient hello").unwrap();
+    write!(
+        s,
+        "CONNECT {server} HTTP/1.1\r\nHost: {server}\r\n\r\nclient hello"
+    )
+    .unwrap();
     s.shutdown(Shutdown::Write).unwrap();
     let mut got = Vec::new();
     s.read_to_end(&mut got).unwrap();
-    assert_eq!(got, b"HTTP/1.1 200 Connection established\r\n\r\nclient hello");
+    assert_eq!(
+        got,
+        b"HTTP/1.1 200 Connection established\r\n\r\nclient hello"
+    );
 }
 
 #[test]
@@ -105,7 +114,12 @@ fn default_policy_allows_only_port_443() {
     let proxy = common::start_with(c);
     let resp = proxy.roundtrip(format!("CONNECT {server} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes());
     assert_eq!(resp.status, 403);
-    assert!(resp.text().contains(&format!("port {} is not allowed", server.port())), "{}", resp.text());
+    assert!(
+        resp.text()
+            .contains(&format!("port {} is not allowed", server.port())),
+        "{}",
+        resp.text()
+    );
 
     let mut c = common::test_config();
     c.policy.connect_ports = ConnectPorts::Only(vec![server.port()]);
@@ -120,18 +134,24 @@ fn connect_errors() {
     let proxy = common::start_with(c);
     let cases: &[(&str, u16, &str)] = &[
         ("127.0.0.1:1", 502, "connection refused"),
-        ("nxdomain.test:443", 502, "could not resolve host nxdomain.test"),
+        (
+            "nxdomain.test:443",
+            502,
+            "could not resolve host nxdomain.test",
+        ),
         ("slow.test:443", 504, "timed out"),
         ("localhost", 400, "a port is required"),
         ("[::1", 400, "unclosed"),
         ("0.0.0.0:443", 403, "not allowed"),
     ];
     for (target, status, words) in cases {
-        let resp = proxy.roundtrip(format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n").as_bytes());
+        let resp = proxy
+            .roundtrip(format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n").as_bytes());
         assert_eq!(resp.status, *status, "{target}: {}", resp.text());
         assert!(resp.text().contains(words), "{target}: {}", resp.text());
     }
-    let resp = proxy.roundtrip(format!("CONNECT {} HTTP/1.1\r\nHost: x\r\n\r\n", proxy.addr).as_bytes());
+    let resp =
+        proxy.roundtrip(format!("CONNECT {} HTTP/1.1\r\nHost: x\r\n\r\n", proxy.addr).as_bytes());
     assert_eq!(resp.status, 508);
 }
 
@@ -154,7 +174,10 @@ fn idle_tunnel_is_closed() {
     let mut rest = Vec::new();
     assert_eq!(s.read_to_end(&mut rest).unwrap(), 0);
     assert!(start.elapsed() < Duration::from_secs(5));
-    assert!(common::eventually(Duration::from_secs(5), || proxy.handle.active() == 0));
+    assert!(common::eventually(Duration::from_secs(5), || proxy
+        .handle
+        .active()
+        == 0));
 }
 
 #[test]
@@ -184,7 +207,9 @@ fn many_idle_tunnels_on_two_threads() {
     // leave the proxy fully responsive.
     let server = echo_server(b"");
     let proxy = common::start();
-    let tunnels: Vec<TcpStream> = (0..300).map(|_| tunnel(&proxy, &server.to_string())).collect();
+    let tunnels: Vec<TcpStream> = (0..300)
+        .map(|_| tunnel(&proxy, &server.to_string()))
+        .collect();
     let origin = common::Origin::echo();
     let resp = proxy.roundtrip(&common::get(&origin.url("/still-fine")));
     assert_eq!(resp.text(), "GET /still-fine\n");
@@ -194,5 +219,8 @@ fn many_idle_tunnels_on_two_threads() {
     last.read_exact(&mut b).unwrap();
     assert_eq!(&b, b"ping");
     drop(tunnels);
-    assert!(common::eventually(Duration::from_secs(5), || proxy.handle.active() == 0));
+    assert!(common::eventually(Duration::from_secs(5), || proxy
+        .handle
+        .active()
+        == 0));
 }

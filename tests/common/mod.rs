@@ -4,7 +4,7 @@
 //! independently of the proxy's own parser), and raw-socket client helpers.
 #![allow(dead_code)]
 
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, BufRead, BufReader, Write};
 use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -44,11 +44,13 @@ pub fn test_resolver() -> Resolver {
 
 /// A config for tests: loopback port 0, any CONNECT port, quiet logs.
 pub fn test_config() -> Config {
-    let mut c = Config::default();
-    c.listen = vec!["127.0.0.1:0".parse().unwrap()];
-    c.threads = 2;
+    let mut c = Config {
+        listen: vec!["127.0.0.1:0".parse().unwrap()],
+        threads: 2,
+        drain_timeout: Duration::from_secs(2),
+        ..Config::default()
+    };
     c.policy.connect_ports = ConnectPorts::Any;
-    c.drain_timeout = Duration::from_secs(2);
     c
 }
 
