@@ -429,6 +429,11 @@ def med(values):
     return statistics.median(v) if v else None
 
 
+def spread(values):
+    v = [x for x in values if x is not None]
+    return (min(v), max(v)) if len(v) > 1 else None
+
+
 def fmt(v, spec, unit=""):
     if v is None:
         return "—"
@@ -500,14 +505,17 @@ def summarise(res):
         out["ka_p99"] = med(r["p99_ms"] for r in ka)
         out["ka_err"] = med(r["errors"] for r in ka)
         out["ka_cpu"] = med(r["cpu_us"] for r in ka)
+        out["ka_cpu_range"] = spread(r["cpu_us"] for r in ka)
     if cl:
         out["cl_rps"] = med(r["rps"] for r in cl)
         out["cl_err"] = med(r["errors"] for r in cl)
         out["cl_cpu"] = med(r["cpu_us"] for r in cl)
+        out["cl_cpu_range"] = spread(r["cpu_us"] for r in cl)
     if res.get("tun"):
         ok = [r for r in res["tun"] if r["ok"]]
         out["tun_mbps"] = med(r["mbps"] for r in ok)
         out["tun_cpu"] = med(r["cpu_per_gib"] for r in ok)
+        out["tun_cpu_range"] = spread(r["cpu_per_gib"] for r in ok)
     mem = res.get("mem")
     if mem:
         out["idle_rss"] = med(r["idle_rss"] for r in mem)
@@ -541,10 +549,16 @@ def fd_cap_tunnels():
 def report(subjects, figs, notes, a, cmdline):
     names = [s.name for s in subjects]
     L = []
-    L.append("| figure (median of %d runs) | %s |" % (a.runs, " | ".join(names)))
+    L.append("| figure (median of %d runs; CPU rows: min–max in brackets) | %s |" % (a.runs, " | ".join(names)))
     L.append("|---|" + "---:|" * len(names))
     for label, key, spec, _ in ROWS:
-        cells = [fmt(figs[n].get(key), spec) for n in names]
+        cells = []
+        for n in names:
+            c = fmt(figs[n].get(key), spec)
+            rng = figs[n].get(key + "_range")
+            if rng:
+                c += f" ({format(rng[0], spec)}–{format(rng[1], spec)})"
+            cells.append(c)
         if all(c == "—" for c in cells):
             continue
         L.append(f"| {label} | " + " | ".join(cells) + " |")
