@@ -487,6 +487,7 @@ ROWS = [
     ("5. 10,000 idle tunnels: KiB per tunnel (RSS)", "h10k_per", ".1f", False),
     ("5. 10,000 idle tunnels: proxy threads", "h10k_thr", ",.0f", False),
     ("5. 10,000 idle tunnels: proxy CPU % while idle", "h10k_cpu", ".1f", False),
+    ("5. RSS after all the load of 1, 2, 4 and 6, idle again (KiB)", "after_rss", ",.0f", False),
     ("6. 1,000 tunnels x 20 GETs: total time (s)", "rt_time", ".2f", False),
     ("6. 1,000 tunnels x 20 GETs: failed tunnels", "rt_fail", ",.0f", False),
     ("6. listen-queue overflows, system-wide (SYNs dropped, retried after 1 s)", "rt_lo", ",.0f", False),
@@ -533,6 +534,9 @@ def summarise(res):
         out["rt_lo"] = med(r.get("listen_overflows") for r in res["rt"])
     if res.get("bin"):
         out["bin_kib"] = res["bin"][0] / 1024 if res["bin"][0] else None
+    if res.get("after_load"):
+        out["after_rss"] = res["after_load"][0]
+        out["after_thr"] = res["after_load"][2]
     if res.get("static_idle"):
         out["static_idle_pss"] = res["static_idle"][1]
     if res.get("start"):
@@ -823,7 +827,9 @@ def main():
                 except Exception as e:
                     aborted(s, e)
         for s in live:
-            if s.proxy:
+            if s.proxy and s.name not in failed:
+                time.sleep(0.5)
+                raw[s.name]["after_load"] = memory_kib(s.proc.pid)
                 s.stop()
 
         figs = {}
