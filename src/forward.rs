@@ -149,6 +149,9 @@ pub async fn copy_body(
         _ => 0,
     };
     let mut decoder = Decoder::new();
+    if remaining > READ_CHUNK as u64 || matches!(body, Body::Chunked | Body::UntilClose) {
+        buf.grow_to(READ_CHUNK);
+    }
     loop {
         let complete = match body {
             Body::None => true,

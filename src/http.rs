@@ -219,8 +219,13 @@ pub fn parse_response(buf: &[u8]) -> Result<Option<(Head, usize)>, HeadError> {
             if n > MAX_HEAD_BYTES {
                 return Err(HeadError::TooLarge);
             }
+            let status = res.code.unwrap_or(0);
+            if status < 100 {
+                // No such class (RFC 9110 §15), and not writable as 3 digits.
+                return Err(HeadError::Malformed("invalid status"));
+            }
             let mut head = owned_head(buf, res.headers, n);
-            head.status = res.code.unwrap_or(0);
+            head.status = status;
             head.reason = res.reason.unwrap_or("").to_string();
             head.minor = res.version.unwrap_or(1);
             Ok(Some((head, n)))
@@ -315,7 +320,8 @@ pub fn parse_authority(s: &str, default_port: Option<u16>) -> Result<Authority, 
             None => (s.to_ascii_lowercase(), None),
         }
     };
-    if !host.contains(':') && !valid_reg_name(&host) {
+    // A bracketed host was checked as IPv6 above; any other is a reg-name.
+    if !s.starts_with('[') && !valid_reg_name(&host) {
         return Err(TargetError("invalid host"));
     }
     let port = match port {
@@ -620,9 +626,10 @@ pub fn write_response(out: &mut Vec<u8>, head: &Head, r: &ResponseOut<'_>) {
     };
     if pass_framing {
         for (name, v) in head.fields() {
-            if name.eq_ignore_ascii_case("content-length")
-                || name.eq_ignore_ascii_case("transfer-encoding")
-            {
+            // Until close, the coding alone: a sender must not send
+            // Content-Length with Transfer-Encoding (RFC 9112 §6.2).
+            let cl = name.eq_ignore_ascii_case("content-length") && r.body == Body::None;
+            if cl || name.eq_ignore_ascii_case("transfer-encoding") {
                 put_field(out, name, v);
             }
         }
@@ -744,6 +751,28 @@ mod tests {
     }
 
     #[test]
+    fn response_heads() {
+        let cases: &[(&str, Result<bool, HeadError>)] = &[
+            ("HTTP/1.1 200 OK\r\n\r\n", Ok(true)),
+            ("HTTP/1.1 100 Continue\r\n\r\n", Ok(true)),
+            ("HTTP/1.1 200 OK\r\n", Ok(false)),
+            // Fuzz finding: status 099 was accepted and re-written as "99".
+            (
+                "HTTP/1.1 099 Low\r\n\r\n",
+                Err(HeadError::Malformed("invalid status")),
+            ),
+            (
+                "HTTP/1.1 000 \r\n\r\n",
+                Err(HeadError::Malformed("invalid status")),
+            ),
+        ];
+        for (raw, want) in cases {
+            let got = parse_response(raw.as_bytes()).map(|o| o.is_some());
+            assert_eq!(&got, want, "{raw:?}");
+        }
+    }
+
+    #[test]
     fn head_limits() {
         let long_target = format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(MAX_TARGET_BYTES));
         assert_eq!(
@@ -846,6 +875,10 @@ mod tests {
                 Err(TargetError("a port is required")),
             ),
             ("CONNECT", "[::1]", Err(TargetError("a port is required"))),
+            // Fuzz finding: a colon in an unbracketed host skipped validation.
+            ("CONNECT", "a:b:80", Err(TargetError("invalid host"))),
+            ("CONNECT", "::1:443", Err(TargetError("invalid host"))),
+            ("GET", "http://a b:c:80/", Err(TargetError("invalid host"))),
             (
                 "CONNECT",
                 "a@b:443",
@@ -1020,6 +1053,37 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\n"
         );
+    }
+
+    #[test]
+    fn rewrite_response() {
+        let res = |raw: &str| parse_response(raw.as_bytes()).unwrap().unwrap().0;
+        let r = |body| ResponseOut {
+            body,
+            keep_alive: false,
+            client_http10: false,
+            upgrade: None,
+            via: false,
+        };
+        let cases = [
+            // Fuzz finding: Content-Length went out beside a non-chunked
+            // Transfer-Encoding on an until-close body.
+            (
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nContent-Length: 3\r\n\r\n",
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nConnection: close\r\n\r\n",
+            ),
+            (
+                "HTTP/1.1 304 Not Modified\r\nContent-Length: 3\r\n\r\n",
+                "HTTP/1.1 304 Not Modified\r\nContent-Length: 3\r\nConnection: close\r\n\r\n",
+            ),
+        ];
+        for (raw, want) in cases {
+            let h = res(raw);
+            let (body, _) = response_body("GET", &h).unwrap();
+            let mut out = Vec::new();
+            write_response(&mut out, &h, &r(body));
+            assert_eq!(String::from_utf8(out).unwrap(), want, "{raw:?}");
+        }
     }
 
     #[test]
