@@ -350,7 +350,7 @@ def fig_memory(s, tmp, origin_port, a):
             started.append(p)
             for key in ("h1k", "h10k"):
                 ready = json.loads(p.stdout.readline() or "{}")
-                time.sleep(0.5)  # let the proxy settle
+                time.sleep(1.5)  # let the proxy settle
                 c0, t0 = cpu_seconds(s.proc.pid), time.monotonic()
                 time.sleep(1.0)
                 idle_cpu = (cpu_seconds(s.proc.pid) - c0) / (time.monotonic() - t0) * 100
