@@ -336,7 +336,7 @@ def fig_memory(s, tmp, origin_port, a):
     """Figure 5: a fresh proxy per run: idle memory, then while holding 1,000
     and then 10,000 idle tunnels (opened 500 at a time)."""
     runs = []
-    for i in range(a.runs):
+    for i in range(a.mem_runs):
         s.start(tmp, tag=f"-mem{i}")
         p = None
         try:
@@ -397,7 +397,7 @@ def fig_rounds(s, origin_port, a, runs_n=1):
 def startup(s, tmp, a):
     """Figure 7: time from exec to the listening port accepting a connection."""
     times = []
-    for i in range(a.runs):
+    for i in range(a.mem_runs):
         times.append(s.start(tmp, tag=f"-startup{i}"))
         s.stop()
     return times
@@ -456,6 +456,13 @@ def machine():
 def loadavg():
     with open("/proc/loadavg") as f:
         return f.read().split()[0]
+
+
+def smol_version():
+    """Commit of the measured code; '+changes' when src/ or the manifest differ from it."""
+    v = tool_version(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"])
+    dirty = subprocess.run(["git", "-C", ROOT, "diff", "--quiet", "HEAD", "--", "src", "Cargo.toml", "Cargo.lock"])
+    return v + ("+changes" if dirty.returncode == 1 else "")
 
 
 def tool_version(cmd):
@@ -553,7 +560,8 @@ def fd_cap_tunnels():
 def report(subjects, figs, notes, a, cmdline):
     names = [s.name for s in subjects]
     L = []
-    L.append("| figure (median of %d runs; CPU rows: min–max in brackets) | %s |" % (a.runs, " | ".join(names)))
+    L.append("| figure (median of %d runs, memory and start-up of %d; CPU rows: min–max in brackets) | %s |"
+             % (a.runs, a.mem_runs, " | ".join(names)))
     L.append("|---|" + "---:|" * len(names))
     for label, key, spec, _ in ROWS:
         cells = []
@@ -669,7 +677,8 @@ def main():
     p.add_argument("--static-binary", default=os.path.join(ROOT, "target/x86_64-unknown-linux-musl/release/smolproxy"),
                    help="static build whose size is reported (figure 7), if present")
     p.add_argument("--only", default="direct,smolproxy,tinyproxy,squid", help="comma-separated subjects")
-    p.add_argument("--runs", type=int, help="runs per figure (default 3, quick 1)")
+    p.add_argument("--runs", type=int, help="runs of figures 1, 2, 4 and 6 (default 5, quick 1)")
+    p.add_argument("--mem-runs", type=int, help="runs of figures 5 and 7 (default 3, quick 1)")
     p.add_argument("--duration", type=int, help="seconds per wrk run (default 5, quick 2)")
     p.add_argument("--conns", type=int, default=50)
     p.add_argument("--round-tunnels", type=int, default=1000)
@@ -678,7 +687,8 @@ def main():
     p.add_argument("--json", help="write raw results to this file")
     p.add_argument("--command", help="command line to record in the report")
     a = p.parse_args()
-    a.runs = a.runs or (1 if a.quick else 3)
+    a.runs = a.runs or (1 if a.quick else 5)
+    a.mem_runs = a.mem_runs or min(a.runs, 3)
     a.duration = a.duration or (2 if a.quick else 5)
     a.load_start = loadavg()
     cmdline = a.command or " ".join(["python3", "bench/run.py"] + sys.argv[1:])
@@ -743,7 +753,7 @@ def main():
 
         all_subjects = {
             "direct": Subject("direct", version=tool_version([nginx, "-v"])),
-            "smolproxy": Subject("smolproxy", smol_cmd, a.binary, "smolproxy " + tool_version(["git", "-C", ROOT, "describe", "--always", "--dirty"])),
+            "smolproxy": Subject("smolproxy", smol_cmd, a.binary, "smolproxy " + smol_version()),
             "tinyproxy": Subject("tinyproxy", tinyproxy_cmd, tinyproxy, tool_version([tinyproxy, "-v"])),
             "squid": Subject("squid", squid_cmd, squid, tool_version([squid, "-v"])),
         }
