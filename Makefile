@@ -49,3 +49,15 @@ clean:
 include cross/cross.mk
 include bench/bench.mk
 include fuzz/fuzz.mk
+
+# ---- soak (issue 6): not part of make test
+SOAK_SECS    ?= 180
+SOAK_WORKERS ?= 12
+
+.PHONY: soak
+
+## soak: mixed traffic and faults for $(SOAK_SECS) s against the release binary
+soak:
+	$(CARGO) build --release --bin smolproxy --example soak
+	target/release/examples/soak --proxy target/release/smolproxy \
+	  --secs $(SOAK_SECS) --workers $(SOAK_WORKERS)

@@ -73,7 +73,7 @@ enum State {
 
 /// Fields that would change framing, routing or hop-by-hop handling if a
 /// recipient merged them from trailers (RFC 9110 §6.5.1, RFC 9112 §7.1.2).
-const FORBIDDEN_TRAILERS: &[&str] = &[
+pub const FORBIDDEN_TRAILERS: &[&str] = &[
     "content-length",
     "transfer-encoding",
     "host",
@@ -93,7 +93,7 @@ const FORBIDDEN_TRAILERS: &[&str] = &[
 ];
 
 /// The decoder's state between reads.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Decoder {
     state: State,
     size: u64,
@@ -144,6 +144,17 @@ impl Decoder {
             line_len: 0,
             trailer_len: 0,
             trailer_line: Vec::new(),
+        }
+    }
+
+    /// Whether the decoder is inside a size line or a trailer line, so the
+    /// bytes taken since the line began are not yet known to be valid.
+    pub fn mid_line(&self) -> bool {
+        use State::*;
+        match self.state {
+            Size => self.line_len > 0,
+            SizeSpace | Ext | SizeLf | TrailerLine | TrailerLf => true,
+            Data(_) | DataCr | DataLf | TrailerStart | EndLf | Done => false,
         }
     }
 

@@ -153,6 +153,35 @@ async fn fail(shared: &Shared, client: &Client, head: Option<&Head>, e: &Error, 
         ..Access::default()
     };
     logger::access(client.peer, &access, start.elapsed());
+    if status.is_some() {
+        linger(client).await;
+    }
+}
+
+/// Most time spent draining a client after an error page.
+pub const LINGER_TIME: std::time::Duration = std::time::Duration::from_secs(2);
+/// Most bytes read and dropped while draining.
+pub const LINGER_BYTES: usize = 256 * 1024;
+
+/// A lingering close: after an error page, stop sending and read what the
+/// client still sends (a request body we refused) for a short while, so
+/// closing with unread data does not reset the connection before the
+/// client has read the page (RFC 9112 §9.6).
+async fn linger(client: &Client) {
+    let _ = client.io.get_ref().shutdown(std::net::Shutdown::Write);
+    let drain = async {
+        let mut scratch = vec![0u8; 4096];
+        let mut total = 0;
+        while total < LINGER_BYTES {
+            let mut r = &client.io;
+            match futures_lite::AsyncReadExt::read(&mut r, &mut scratch).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => total += n,
+            }
+        }
+        Ok(())
+    };
+    let _ = timed(LINGER_TIME, drain).await;
 }
 
 /// What a request led to.
@@ -201,6 +230,13 @@ async fn handle(
 ) -> Result<Next, Error> {
     let target = http::parse_target(&head.method, &head.target).map_err(Error::Target)?;
     check_host_fields(head)?;
+    if http::max_forwards(head) == Some(0) {
+        // RFC 9110 §7.6.2: the last hop a TRACE or OPTIONS may take.
+        return Ok(Next::Done(
+            Box::pin(last_hop(shared, client, head)).await?,
+            None,
+        ));
+    }
     let policy = shared.policy();
     match target {
         Target::Connect(authority) => {
@@ -282,6 +318,26 @@ async fn open_tunnel(
     }
     client.buf.release();
     Ok((up, early as u64))
+}
+
+/// Methods the proxy passes on, for `Allow`.
+const ALLOW: &str = "Allow: GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS, TRACE, CONNECT\r\n";
+
+/// Answer a TRACE or OPTIONS whose Max-Forwards reached 0 as its final
+/// recipient: OPTIONS with the methods allowed, TRACE with the request.
+async fn last_hop(shared: &Shared, client: &Client, head: &Head) -> Result<Outcome, Error> {
+    let resp = if head.method == "TRACE" {
+        http::typed_response(200, "message/http", "", &http::trace_body(head), true)
+    } else {
+        http::typed_response(200, "text/plain; charset=utf-8", ALLOW, b"", true)
+    };
+    write_all(&client.io, &resp, shared.config.read_timeout)
+        .await
+        .map_err(Error::Client)?;
+    Ok(Outcome {
+        status: 200,
+        ..Outcome::default()
+    })
 }
 
 /// A request for the proxy itself (origin-form or `*`): a small page that

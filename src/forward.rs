@@ -9,7 +9,7 @@ use std::future::{Future, poll_fn};
 use std::io;
 use std::net::{SocketAddr, TcpStream};
 use std::pin::pin;
-use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::task::Poll;
 use std::time::Duration;
 
@@ -130,19 +130,43 @@ pub async fn read_head(
     timed(limit, read).await
 }
 
+/// A head waiting to go out with the first body bytes (so small messages
+/// leave in one write), and the status to record once it is out: from then
+/// on no error page can be sent on that connection.
+pub struct Pending<'a> {
+    /// The bytes.
+    pub bytes: Vec<u8>,
+    /// Where to record the status, and which.
+    pub sent: Option<(&'a AtomicU16, u16)>,
+}
+
+impl Pending<'_> {
+    /// Write the pending bytes followed by `more`.
+    async fn flush(&mut self, more: &[u8], dst: &Async<TcpStream>, t: Duration) -> io::Result<()> {
+        self.bytes.extend_from_slice(more);
+        let r = write_all(dst, &self.bytes, t).await;
+        if let Some((slot, status)) = self.sent.take() {
+            // Even a failed write may have sent part of the head.
+            slot.store(status, Ordering::Relaxed);
+        }
+        self.bytes = Vec::new();
+        r
+    }
+}
+
 /// Copy one body of framing `body` from `src` (bytes first from `buf`) to
-/// `dst`, writing `pending` (a head) before the first body bytes so small
-/// messages leave in one write. With `dechunk`, chunked framing is removed.
+/// `dst`, writing `pending` before the first body bytes. With `dechunk`,
+/// chunked framing is removed.
 #[allow(clippy::too_many_arguments)]
 pub async fn copy_body(
-    mut pending: Vec<u8>,
+    mut pending: Pending<'_>,
     body: Body,
     dechunk: bool,
     buf: &mut Buffer,
     src: &Async<TcpStream>,
     dst: &Async<TcpStream>,
     t: Duration,
-    moved: &AtomicU64,
+    moved: &mut u64,
 ) -> Result<(), BodyError> {
     let mut remaining = match body {
         Body::Length(n) => n,
@@ -152,6 +176,8 @@ pub async fn copy_body(
     if remaining > READ_CHUNK as u64 || matches!(body, Body::Chunked | Body::UntilClose) {
         buf.grow_to(READ_CHUNK);
     }
+    // Set when the buffer holds only the start of a chunk line: read more.
+    let mut stalled = false;
     loop {
         let complete = match body {
             Body::None => true,
@@ -162,12 +188,13 @@ pub async fn copy_body(
         if complete {
             break;
         }
-        if buf.is_empty() {
-            if !pending.is_empty() {
-                write_all(dst, &pending, t)
-                    .await
-                    .map_err(BodyError::Write)?;
-                pending = Vec::new();
+        if buf.is_empty() || stalled {
+            // The head goes out before we wait for a body that has not
+            // begun (the sender may wait for a 100 first); while a chunk
+            // line is half here, it waits with it, so a refused line
+            // leaves nothing at all with the receiver.
+            if !pending.bytes.is_empty() && !stalled {
+                pending.flush(&[], dst, t).await.map_err(BodyError::Write)?;
             }
             let n = buf
                 .fill(src, READ_CHUNK, t)
@@ -194,35 +221,42 @@ pub async fn copy_body(
                 Piece::Framing(n) | Piece::End(n) => (0, n),
             },
             Body::Chunked => {
-                // Pass the framing through verbatim: it was checked strictly.
+                // Pass the framing through verbatim: it was checked
+                // strictly. A line is passed on only once it is whole and
+                // valid, so the receiver never sees part of a line that is
+                // then refused; the partial line stays in the buffer.
                 let mut used = 0;
+                let mut safe = (0, decoder.clone());
                 while used < avail.len() && !decoder.is_done() {
+                    if !decoder.mid_line() {
+                        safe = (used, decoder.clone());
+                    }
                     let rest = avail.get(used..).unwrap_or(&[]);
                     match decoder.step(rest).map_err(BodyError::Chunk)? {
                         Piece::Data(n) | Piece::Framing(n) | Piece::End(n) => used += n,
                     }
                 }
+                if decoder.mid_line() {
+                    (used, decoder) = safe;
+                }
+                stalled = used == 0;
                 (used, used)
             }
             Body::UntilClose | Body::None => (avail.len(), avail.len()),
         };
         let out = avail.get(..fwd).unwrap_or(&[]);
-        if !pending.is_empty() {
-            pending.extend_from_slice(out);
-            write_all(dst, &pending, t)
-                .await
-                .map_err(BodyError::Write)?;
-            pending = Vec::new();
-        } else if !out.is_empty() {
+        if out.is_empty() {
+            // Nothing to pass on yet (framing only, or half a line).
+        } else if !pending.bytes.is_empty() {
+            pending.flush(out, dst, t).await.map_err(BodyError::Write)?;
+        } else {
             write_all(dst, out, t).await.map_err(BodyError::Write)?;
         }
-        moved.fetch_add(fwd as u64, Ordering::Relaxed);
+        *moved += fwd as u64;
         buf.consume(used);
     }
-    if !pending.is_empty() {
-        write_all(dst, &pending, t)
-            .await
-            .map_err(BodyError::Write)?;
+    if !pending.bytes.is_empty() {
+        pending.flush(&[], dst, t).await.map_err(BodyError::Write)?;
     }
     Ok(())
 }
@@ -369,46 +403,60 @@ async fn run(
     let t = shared.config.read_timeout;
     // The status sent to the client; 0 while nothing final was sent.
     let sent_status = AtomicU16::new(0);
-    let up_bytes = AtomicU64::new(0);
-    let down_bytes = AtomicU64::new(0);
+    let (mut up_bytes, mut down_bytes) = (0u64, 0u64);
     let Client {
         io: cio, buf: cbuf, ..
     } = client;
     let Upstream {
         io: uio, buf: ubuf, ..
     } = up;
-
-    let mut upload = pin!(copy_body(head, body, false, cbuf, cio, uio, t, &up_bytes));
-    let mut download = pin!(download(
-        shared,
-        ubuf,
-        uio,
-        cio,
-        req,
-        upgrade,
-        &sent_status,
-        &down_bytes
-    ));
-    let mut sent: Option<Result<(), BodyError>> = None;
-    let received = poll_fn(|cx| {
-        if sent.is_none()
-            && let Poll::Ready(r) = upload.as_mut().poll(cx)
-        {
-            sent = Some(r);
-        }
-        // A broken request body ends the exchange; an upstream that stops
-        // reading it may still answer (e.g. 413), so keep reading then.
-        if let Some(Err(BodyError::Read(_) | BodyError::Chunk(_))) = &sent {
-            return Poll::Ready(None);
-        }
-        download.as_mut().poll(cx).map(Some)
-    })
-    .await;
+    let (received, sent) = {
+        let head = Pending {
+            bytes: head,
+            sent: None,
+        };
+        let mut upload = pin!(copy_body(
+            head,
+            body,
+            false,
+            cbuf,
+            cio,
+            uio,
+            t,
+            &mut up_bytes
+        ));
+        let mut download = pin!(download(
+            shared,
+            ubuf,
+            uio,
+            cio,
+            req,
+            upgrade,
+            &sent_status,
+            &mut down_bytes
+        ));
+        let mut sent: Option<Result<(), BodyError>> = None;
+        let received = poll_fn(|cx| {
+            if sent.is_none()
+                && let Poll::Ready(r) = upload.as_mut().poll(cx)
+            {
+                sent = Some(r);
+            }
+            // A broken request body ends the exchange; an upstream that
+            // stops reading it may still answer (e.g. 413): keep reading.
+            if let Some(Err(BodyError::Read(_) | BodyError::Chunk(_))) = &sent {
+                return Poll::Ready(None);
+            }
+            download.as_mut().poll(cx).map(Some)
+        })
+        .await;
+        (received, sent)
+    };
     let status = sent_status.load(Ordering::Relaxed);
     let began = status != 0;
     let mut outcome = Outcome {
-        up: up_bytes.load(Ordering::Relaxed),
-        down: down_bytes.load(Ordering::Relaxed),
+        up: up_bytes,
+        down: down_bytes,
         status,
         ..Outcome::default()
     };
@@ -444,7 +492,7 @@ async fn download(
     req: &Head,
     upgrade: bool,
     sent_status: &AtomicU16,
-    moved: &AtomicU64,
+    moved: &mut u64,
 ) -> Result<Down, Error> {
     let cfg = &shared.config;
     let t = cfg.read_timeout;
@@ -518,7 +566,10 @@ async fn download(
                 via: cfg.via,
             },
         );
-        sent_status.store(head.status.max(1), Ordering::Relaxed);
+        let out = Pending {
+            bytes: out,
+            sent: Some((sent_status, head.status.max(1))),
+        };
         match copy_body(out, body, dechunk, ubuf, uio, cio, t, moved).await {
             Ok(()) => {}
             Err(BodyError::Write(e)) => return Err(Error::Client(e)),

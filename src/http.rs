@@ -480,6 +480,19 @@ pub fn response_body(method: &str, head: &Head) -> Result<(Body, bool), FramingE
     }
 }
 
+/// The Max-Forwards of a TRACE or OPTIONS request (RFC 9110 §7.6.2), the
+/// only methods it applies to; None when absent or not a number.
+pub fn max_forwards(head: &Head) -> Option<u32> {
+    if head.method != "TRACE" && head.method != "OPTIONS" {
+        return None;
+    }
+    let v = trim_ows(head.value("max-forwards")?);
+    if v.is_empty() || v.len() > 9 || !v.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(v).ok()?.parse().ok()
+}
+
 /// Whether a message's connection persists after it (RFC 9112 §9.3).
 pub fn keeps_alive(head: &Head) -> bool {
     if head.has_token("connection", "close") {
@@ -571,9 +584,17 @@ pub fn write_request(out: &mut Vec<u8>, head: &Head, r: &RequestOut<'_>) {
         r.path,
         r.host
     );
+    let hops = max_forwards(head);
     for (name, value) in forwardable(head) {
-        if !name.eq_ignore_ascii_case("host") {
-            put_field(out, name, value);
+        if name.eq_ignore_ascii_case("host") {
+            continue;
+        }
+        match hops {
+            // RFC 9110 §7.6.2: pass on one less (0 is answered by us).
+            Some(n) if name.eq_ignore_ascii_case("max-forwards") => {
+                let _ = write!(Fmt(out), "Max-Forwards: {}\r\n", n.saturating_sub(1));
+            }
+            _ => put_field(out, name, value),
         }
     }
     put_framing(out, r.body);
@@ -621,7 +642,8 @@ pub fn write_response(out: &mut Vec<u8>, head: &Head, r: &ResponseOut<'_>) {
         // this message (RFC 9110 §8.6, §15.4.5): keep them as sent.
         Body::None => r.upgrade.is_none(),
         // A coding other than chunked, delimited by close: pass it on.
-        Body::UntilClose => !chunked_last,
+        // Never to an HTTP/1.0 client (RFC 9112 §6.1).
+        Body::UntilClose => !chunked_last && !r.client_http10,
         Body::Length(_) | Body::Chunked => false,
     };
     if pass_framing {
@@ -677,17 +699,59 @@ pub fn reason(status: u16) -> &'static str {
 /// A complete response the proxy writes itself: plain-text body, closed.
 /// `extra` holds whole field lines (each ending in CRLF).
 pub fn simple_response(status: u16, extra: &str, body: &str, with_body: bool) -> Vec<u8> {
-    let mut out = Vec::with_capacity(160 + body.len());
+    typed_response(
+        status,
+        "text/plain; charset=utf-8",
+        extra,
+        body.as_bytes(),
+        with_body,
+    )
+}
+
+/// [`simple_response`] with another content type.
+pub fn typed_response(
+    status: u16,
+    ctype: &str,
+    extra: &str,
+    body: &[u8],
+    with_body: bool,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(200 + body.len());
     let _ = write!(
         Fmt(&mut out),
-        "HTTP/1.1 {status} {}\r\nContent-Type: text/plain; charset=utf-8\r\n\
+        "HTTP/1.1 {status} {}\r\nDate: {}\r\nContent-Type: {ctype}\r\n\
          Content-Length: {}\r\n{extra}Connection: close\r\nCache-Control: no-store\r\n\r\n",
         reason(status),
+        crate::logger::http_date(std::time::SystemTime::now()),
         body.len()
     );
     if with_body {
-        out.extend_from_slice(body.as_bytes());
+        out.extend_from_slice(body);
     }
+    out
+}
+
+/// Fields a TRACE answer leaves out: credentials and cookies (RFC 9110
+/// §9.3.8 advises against reflecting sensitive data).
+const NOT_TRACED: &[&str] = &["authorization", "proxy-authorization", "cookie"];
+
+/// The body of our answer to a TRACE with `Max-Forwards: 0`: the request
+/// as received, sensitive fields left out (`message/http`).
+pub fn trace_body(head: &Head) -> Vec<u8> {
+    let mut out = Vec::new();
+    let _ = write!(
+        Fmt(&mut out),
+        "{} {} HTTP/1.{}\r\n",
+        head.method,
+        head.target,
+        head.minor
+    );
+    for (name, value) in head.fields() {
+        if !NOT_TRACED.iter().any(|n| name.eq_ignore_ascii_case(n)) {
+            put_field(&mut out, name, value);
+        }
+    }
+    out.extend_from_slice(b"\r\n");
     out
 }
 
@@ -1084,6 +1148,58 @@ mod tests {
             write_response(&mut out, &h, &r(body));
             assert_eq!(String::from_utf8(out).unwrap(), want, "{raw:?}");
         }
+    }
+
+    #[test]
+    fn max_forwards_is_decremented_for_trace_and_options_only() {
+        let cases = [
+            (
+                "OPTIONS",
+                "Max-Forwards: 5\r\n",
+                Some(5),
+                "Max-Forwards: 4\r\n",
+            ),
+            (
+                "TRACE",
+                "Max-Forwards: 1\r\n",
+                Some(1),
+                "Max-Forwards: 0\r\n",
+            ),
+            (
+                "OPTIONS",
+                "Max-Forwards: 0\r\n",
+                Some(0),
+                "Max-Forwards: 0\r\n",
+            ),
+            ("GET", "Max-Forwards: 5\r\n", None, "Max-Forwards: 5\r\n"),
+            (
+                "OPTIONS",
+                "Max-Forwards: -1\r\n",
+                None,
+                "Max-Forwards: -1\r\n",
+            ),
+            ("OPTIONS", "", None, ""),
+        ];
+        for (m, f, want, sent) in cases {
+            let h = req(&format!("{m} http://a/ HTTP/1.1\r\nHost: a\r\n{f}\r\n"));
+            assert_eq!(max_forwards(&h), want, "{m} {f:?}");
+            let mut out = Vec::new();
+            let r = RequestOut {
+                host: "a",
+                path: "/",
+                body: Body::None,
+                upgrade: None,
+                via: false,
+            };
+            write_request(&mut out, &h, &r);
+            let out = String::from_utf8(out).unwrap();
+            assert!(out.contains(sent), "{m} {f:?}: {out}");
+        }
+        let h = req("TRACE http://a/ HTTP/1.1\r\nHost: a\r\nCookie: s=1\r\nX: y\r\n\r\n");
+        assert_eq!(
+            trace_body(&h),
+            b"TRACE http://a/ HTTP/1.1\r\nHost: a\r\nX: y\r\n\r\n"
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 struct Logger;
@@ -57,6 +57,26 @@ pub fn timestamp(t: SystemTime) -> String {
         s / 60 % 60,
         s % 60,
         d.subsec_millis()
+    )
+}
+
+/// `Sun, 06 Nov 1994 08:49:37 GMT` (IMF-fixdate, RFC 9110 §5.6.7).
+pub fn http_date(t: SystemTime) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let secs = t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+    let days = secs / 86_400;
+    let (y, m, d) = civil_from_days(days as i64);
+    let s = secs % 86_400;
+    format!(
+        "{}, {d:02} {} {y:04} {:02}:{:02}:{:02} GMT",
+        DAYS.get((days % 7) as usize).unwrap_or(&"Thu"),
+        MONTHS.get(m as usize - 1).unwrap_or(&"Jan"),
+        s / 3600,
+        s / 60 % 60,
+        s % 60
     )
 }
 
@@ -128,25 +148,27 @@ pub fn access(peer: SocketAddr, a: &Access<'_>, took: Duration) {
 /// it held back, so a flood of refused clients cannot flood the log.
 #[derive(Debug, Default)]
 pub struct Throttle {
-    last_sec: AtomicU64,
-    held: AtomicU64,
+    // 32-bit atomics: 64-bit ones are missing on 32-bit MIPS.
+    last_sec: AtomicU32,
+    held: AtomicU32,
 }
 
 impl Throttle {
     /// A throttle that lets the first line through.
     pub const fn new() -> Self {
         Throttle {
-            last_sec: AtomicU64::new(0),
-            held: AtomicU64::new(0),
+            last_sec: AtomicU32::new(0),
+            held: AtomicU32::new(0),
         }
     }
 
     /// `Some(n)` when a line may be written now, `n` lines having been held
     /// back since the last one; `None` when this one must be dropped.
-    pub fn allow(&self) -> Option<u64> {
+    pub fn allow(&self) -> Option<u32> {
+        // Seconds, truncated to 32 bits: only equality matters here.
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
-            .map_or(1, |d| d.as_secs().max(1));
+            .map_or(1, |d| (d.as_secs() as u32).max(1));
         let last = self.last_sec.load(Ordering::Relaxed);
         if now != last
             && self
@@ -156,7 +178,11 @@ impl Throttle {
         {
             return Some(self.held.swap(0, Ordering::Relaxed));
         }
-        self.held.fetch_add(1, Ordering::Relaxed);
+        let _ = self
+            .held
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |h| {
+                Some(h.saturating_add(1))
+            });
         None
     }
 }
@@ -175,6 +201,18 @@ mod tests {
         ];
         for (secs, want) in cases {
             assert_eq!(timestamp(UNIX_EPOCH + Duration::from_secs(secs)), want);
+        }
+    }
+
+    #[test]
+    fn http_dates() {
+        let cases = [
+            (784_111_777, "Sun, 06 Nov 1994 08:49:37 GMT"),
+            (0, "Thu, 01 Jan 1970 00:00:00 GMT"),
+            (1_795_642_496, "Wed, 25 Nov 2026 21:34:56 GMT"),
+        ];
+        for (secs, want) in cases {
+            assert_eq!(http_date(UNIX_EPOCH + Duration::from_secs(secs)), want);
         }
     }
 

@@ -140,7 +140,7 @@ impl Server {
             .collect::<io::Result<_>>()?;
         let resolver = match self.resolver {
             Some(r) => r,
-            None => crate::upstream::system_resolver(self.config.dns_threads)?,
+            None => crate::upstream::system_resolver(self.config.dns_threads),
         };
         let (begin_shutdown, shutdown) = async_channel::bounded::<()>(1);
         let ex = Arc::new(Executor::new());

@@ -327,15 +327,20 @@ mod zero_copy {
     use rustix::io::Errno;
     use rustix::pipe::{PipeFlags, SpliceFlags, pipe_with, splice};
 
-    /// Most bytes moved per splice call: the default pipe capacity.
-    const PIPE_CHUNK: usize = 64 * 1024;
+    /// Pipe capacity asked for, and most bytes moved per splice call:
+    /// larger than the 64 KiB default, so a bulk flow needs fewer calls
+    /// and wake-ups. The kernel may grant less (pipe-user-pages-soft).
+    const PIPE_CHUNK: usize = 256 * 1024;
 
     fn flags() -> SpliceFlags {
         SpliceFlags::MOVE | SpliceFlags::NONBLOCK
     }
 
     pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-        Ok(pipe_with(PipeFlags::CLOEXEC | PipeFlags::NONBLOCK)?)
+        let (r, w) = pipe_with(PipeFlags::CLOEXEC | PipeFlags::NONBLOCK)?;
+        // Best effort: a smaller pipe still works, only with more calls.
+        let _ = rustix::pipe::fcntl_setpipe_size(&w, PIPE_CHUNK);
+        Ok((r, w))
     }
 
     /// Splice calls made, for the tests to see this path was taken.

@@ -539,3 +539,35 @@ fn graceful_shutdown_lets_an_exchange_finish() {
     );
     let _ = s.shutdown(Shutdown::Both);
 }
+
+#[test]
+fn max_forwards_zero_is_answered_by_the_proxy() {
+    let origin = Origin::echo();
+    let proxy = common::start();
+    let opt = format!(
+        "OPTIONS {} HTTP/1.1\r\nHost: x\r\nMax-Forwards: 0\r\n\r\n",
+        origin.url("/")
+    );
+    let resp = proxy.roundtrip(opt.as_bytes());
+    assert_eq!(resp.status, 200);
+    assert!(resp.header("allow").unwrap().contains("CONNECT"));
+    let trace = format!(
+        "TRACE {} HTTP/1.1\r\nHost: x\r\nMax-Forwards: 0\r\nCookie: secret\r\nX-Mine: 1\r\n\r\n",
+        origin.url("/t")
+    );
+    let resp = proxy.roundtrip(trace.as_bytes());
+    assert_eq!(resp.header("content-type").as_deref(), Some("message/http"));
+    assert!(
+        resp.text().contains("X-Mine: 1") && !resp.text().contains("secret"),
+        "{}",
+        resp.text()
+    );
+    assert!(origin.seen.lock().unwrap().is_empty(), "nothing forwarded");
+    // Above zero: forwarded, one less.
+    let opt = format!(
+        "OPTIONS {} HTTP/1.1\r\nHost: x\r\nMax-Forwards: 3\r\n\r\n",
+        origin.url("/")
+    );
+    assert_eq!(proxy.roundtrip(opt.as_bytes()).status, 200);
+    assert!(origin.seen.lock().unwrap()[0].contains("Max-Forwards: 2\r\n"));
+}

@@ -351,10 +351,16 @@ fn response_row(method: &str, minor: u8, reply: &'static [u8], close: bool, want
             );
         }
         RWant::Truncated => {
-            // When the bad framing arrives with the head, nothing at all is
-            // sent; otherwise the head and a prefix of the body. Never a
-            // complete message, and the connection closes.
+            // When the bad framing arrives with the head, nothing of the
+            // response was sent yet: the client gets a 502. Otherwise the
+            // head and a prefix of the body, never a complete message, and
+            // the connection closes.
             let got = harden::read_to_close(&mut s).expect("closed");
+            if got.starts_with(b"HTTP/1.1 502 ") {
+                let text = String::from_utf8_lossy(&got);
+                assert!(text.contains("invalid chunked body"), "{text}");
+                return;
+            }
             match parse_message(&got) {
                 Ok(None) => {}
                 other => panic!("{other:?}: {:?}", String::from_utf8_lossy(&got)),

@@ -73,24 +73,7 @@ fn decode(input: &[u8], mut piece_len: impl FnMut() -> usize) -> (Outcome, Vec<u
 }
 
 /// Fields the decoder refuses in trailers.
-const FORBIDDEN: &[&str] = &[
-    "content-length",
-    "transfer-encoding",
-    "host",
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "upgrade",
-    "proxy-authorization",
-    "proxy-authenticate",
-    "authorization",
-    "content-encoding",
-    "content-type",
-    "content-range",
-    "set-cookie",
-];
+const FORBIDDEN: &[&str] = smolproxy::chunked::FORBIDDEN_TRAILERS;
 
 fn tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
