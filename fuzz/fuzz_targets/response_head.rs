@@ -119,7 +119,8 @@ fuzz_target!(|data: &[u8]| {
         }
         // Framing fields: ours for a length or chunked body; the origin's
         // as sent for a bodiless response; its non-chunked coding alone
-        // for an until-close body (never with Content-Length, RFC 9112 §6.2).
+        // for an until-close body (never with Content-Length, RFC 9112 §6.2),
+        // and none at all then for an HTTP/1.0 client.
         let te: Vec<&[u8]> = sent.values("transfer-encoding").collect();
         let cl: Vec<&[u8]> = sent.values("content-length").collect();
         let their_te: Vec<&[u8]> = head.values("transfer-encoding").collect();
@@ -135,7 +136,12 @@ fuzz_target!(|data: &[u8]| {
             }
             Body::None => assert_eq!((te, cl), (their_te, their_cl)),
             Body::UntilClose => {
-                assert_eq!(te, their_te);
+                // Never Transfer-Encoding to an HTTP/1.0 client (RFC 9112 §6.1).
+                if client_http10 {
+                    assert!(te.is_empty(), "Transfer-Encoding sent to HTTP/1.0");
+                } else {
+                    assert_eq!(te, their_te);
+                }
                 assert!(
                     cl.is_empty(),
                     "Content-Length sent with an until-close body"
