@@ -159,7 +159,7 @@ for t in "$@"; do
     known_target "$t" || die "unknown target $t (see cross/README.md)"
     case $t in mipsel-*) say "NOTE: $t is tier 3 in Rust: best effort, not part of cross-test";; esac
     "build_$CROSS_ROUTE" "$t"
-    bin=target/$t/release/smolproxy
+    bin=${CARGO_TARGET_DIR:-target}/$t/release/smolproxy
     [ -x "$bin" ] || die "build of $t produced no $bin"
     say "built $bin ($(stat -c %s "$bin") bytes)"
 done
