@@ -35,8 +35,8 @@ for b in target/x86_64-unknown-linux-musl/release/smolproxy target/release/smolp
     [ -x "$b" ] && { host=$b; break; }
 done
 if [ -z "$host" ]; then
-    cargo build --quiet --release
-    host=target/release/smolproxy
+    cargo build --quiet
+    host=target/debug/smolproxy
 fi
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 args=$(echo "${cmd#/usr/bin/smolproxy }" | sed "s/--listen [^ ]*/--listen 127.0.0.1:$port/")
