@@ -27,6 +27,7 @@ test-deps:
 	@missing=""; \
 	command -v curl >/dev/null    || missing="$$missing curl"; \
 	command -v openssl >/dev/null || missing="$$missing openssl"; \
+	command -v wget >/dev/null    || missing="$$missing wget"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$missing; \
@@ -48,3 +49,15 @@ clean:
 include cross/cross.mk
 include bench/bench.mk
 include fuzz/fuzz.mk
+
+# ---- soak (issue 6): not part of make test
+SOAK_SECS    ?= 180
+SOAK_WORKERS ?= 12
+
+.PHONY: soak
+
+## soak: mixed traffic and faults for $(SOAK_SECS) s against the release binary
+soak:
+	$(CARGO) build --release --bin smolproxy --example soak
+	target/release/examples/soak --proxy target/release/smolproxy \
+	  --secs $(SOAK_SECS) --workers $(SOAK_WORKERS)

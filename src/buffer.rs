@@ -10,10 +10,12 @@ use std::time::Duration;
 use futures_lite::{AsyncReadExt, AsyncWriteExt, FutureExt};
 use smol::{Async, Timer};
 
-/// First allocation of a read buffer, and the size of each read while
-/// streaming a body: large enough to move a bulk transfer in few syscalls,
-/// small enough for thousands of connections.
+/// Size of each read while streaming a body: large enough to move a bulk
+/// transfer in few syscalls, small enough for thousands of connections.
 pub const READ_CHUNK: usize = 16 * 1024;
+/// First allocation of a read buffer: most request heads fit; larger ones
+/// grow it (doubling, up to the caller's limit).
+pub const FIRST_READ: usize = 4 * 1024;
 
 /// Run `f`, or fail with `TimedOut` after `d`.
 pub async fn timed<T>(d: Duration, f: impl Future<Output = io::Result<T>>) -> io::Result<T> {
@@ -76,6 +78,13 @@ impl Buffer {
         }
     }
 
+    /// Make room for at least `n` bytes in all (for streaming a body).
+    pub fn grow_to(&mut self, n: usize) {
+        if self.data.len() < n {
+            self.data.resize(n, 0);
+        }
+    }
+
     /// Read more bytes from `io` (waiting at most `d`), keeping at most
     /// `limit` bytes in the buffer. Returns how many were read: 0 at end of
     /// stream. Fails with `OutOfMemory` when already holding `limit` bytes.
@@ -93,7 +102,7 @@ impl Buffer {
             } else if self.data.len() >= limit {
                 return Err(io::ErrorKind::OutOfMemory.into());
             } else {
-                let grown = (self.data.len() * 2).max(READ_CHUNK).min(limit.max(1));
+                let grown = (self.data.len() * 2).max(FIRST_READ).min(limit.max(1));
                 self.data.resize(grown, 0);
             }
         }

@@ -9,8 +9,6 @@
 pub const MAX_CHUNK_LINE: usize = 4096;
 /// Most bytes of trailer fields after the last chunk.
 pub const MAX_TRAILER_BYTES: usize = 16 * 1024;
-/// Most hex digits in a chunk size: 16 fill a u64 (larger is overflow).
-const MAX_SIZE_DIGITS: u32 = 16;
 
 /// Why a chunked body is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,7 +73,7 @@ enum State {
 
 /// Fields that would change framing, routing or hop-by-hop handling if a
 /// recipient merged them from trailers (RFC 9110 §6.5.1, RFC 9112 §7.1.2).
-const FORBIDDEN_TRAILERS: &[&str] = &[
+pub const FORBIDDEN_TRAILERS: &[&str] = &[
     "content-length",
     "transfer-encoding",
     "host",
@@ -95,7 +93,7 @@ const FORBIDDEN_TRAILERS: &[&str] = &[
 ];
 
 /// The decoder's state between reads.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Decoder {
     state: State,
     size: u64,
@@ -149,6 +147,17 @@ impl Decoder {
         }
     }
 
+    /// Whether the decoder is inside a size line or a trailer line, so the
+    /// bytes taken since the line began are not yet known to be valid.
+    pub fn mid_line(&self) -> bool {
+        use State::*;
+        match self.state {
+            Size => self.line_len > 0,
+            SizeSpace | Ext | SizeLf | TrailerLine | TrailerLf => true,
+            Data(_) | DataCr | DataLf | TrailerStart | EndLf | Done => false,
+        }
+    }
+
     /// Whether the whole body, trailers included, has been seen.
     pub fn is_done(&self) -> bool {
         self.state == State::Done
@@ -187,10 +196,8 @@ impl Decoder {
         }
         self.state = match (self.state, b) {
             (Size, _) if b.is_ascii_hexdigit() => {
+                // Leading zeros are allowed; checked arithmetic finds overflow.
                 self.digits += 1;
-                if self.digits > MAX_SIZE_DIGITS && self.size != 0 {
-                    return Err(ChunkError::SizeOverflow);
-                }
                 let d = (b as char).to_digit(16).unwrap_or(0) as u64;
                 self.size = self
                     .size
@@ -280,6 +287,12 @@ mod tests {
             ("bws ext", "5 ;a\r\nhello\r\n0\r\n\r\n", "hello"),
             ("trailer", "5\r\nhello\r\n0\r\nX-Sum: 1\r\n\r\n", "hello"),
             ("empty", "0\r\n\r\n", ""),
+            // Fuzz finding: 17+ digits with leading zeros were an overflow.
+            (
+                "17 digits, small",
+                "00000000000000010\r\n0123456789abcdef\r\n0\r\n\r\n",
+                "0123456789abcdef",
+            ),
         ];
         for (name, input, want) in ok {
             for step in [1, 3, 1000] {
@@ -377,6 +390,13 @@ mod tests {
         let mut d = Decoder::new();
         assert_eq!(d.step(b"ffffffffffffffff\r\n"), Ok(Piece::Framing(18)));
         assert_eq!(d.step(b"abc"), Ok(Piece::Data(3)));
+        let mut d = Decoder::new();
+        assert_eq!(d.step(b"0000ffffffffffffffff\r\n"), Ok(Piece::Framing(22)));
+        let mut d = Decoder::new();
+        assert_eq!(
+            d.step(b"00010000000000000000\r\n"),
+            Err(ChunkError::SizeOverflow)
+        );
         let mut d = Decoder::new();
         let trailer = format!("0\r\nX: {}\r\n\r\n", "a".repeat(MAX_TRAILER_BYTES));
         let mut err = None;

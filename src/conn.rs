@@ -17,12 +17,12 @@ use crate::error::Error;
 use crate::forward::{Client, Outcome, Upstream};
 use crate::http::{self, Head, Target};
 use crate::logger::{self, Access, Throttle};
-use crate::server::Shared;
+use crate::server::{Shared, Slot};
 
 static REFUSED_LOG: Throttle = Throttle::new();
 
 /// Serve one client connection until it closes, errs or idles out.
-pub async fn serve(io: Async<TcpStream>, peer: SocketAddr, shared: Arc<Shared>) {
+pub async fn serve(io: Async<TcpStream>, peer: SocketAddr, shared: Arc<Shared>, slot: Slot) {
     let mut client = Client {
         io,
         buf: Buffer::new(),
@@ -48,22 +48,24 @@ pub async fn serve(io: Async<TcpStream>, peer: SocketAddr, shared: Arc<Shared>) 
         }
         first = false;
         let start = Instant::now();
-        let head = match crate::forward::read_head(
+        // Boxed, like every large step, so the connection's own state
+        // (which an idle tunnel keeps for hours) stays small.
+        let head = match Box::pin(crate::forward::read_head(
             &mut client.buf,
             &client.io,
             http::parse_request,
             shared.config.head_timeout,
-        )
+        ))
         .await
         {
             Ok(Ok(Some(h))) => h,
             Ok(Ok(None)) => break,
             Ok(Err(e)) => {
-                fail(&shared, &client, None, &Error::Head(e), start).await;
+                Box::pin(fail(&shared, &client, None, &Error::Head(e), start)).await;
                 break;
             }
             Err(e) if e.kind() == io::ErrorKind::TimedOut => {
-                fail(&shared, &client, None, &Error::HeadTimeout, start).await;
+                Box::pin(fail(&shared, &client, None, &Error::HeadTimeout, start)).await;
                 break;
             }
             Err(e) => {
@@ -72,9 +74,26 @@ pub async fn serve(io: Async<TcpStream>, peer: SocketAddr, shared: Arc<Shared>) 
             }
         };
         let (outcome, user) = match handle(&shared, &mut client, &mut upstream, &head).await {
-            Ok(o) => o,
+            Ok(Next::Done(o, user)) => (o, user),
+            Ok(Next::Tunnel(up, early)) => {
+                // A tunnel lives on as a small task of its own, and this
+                // connection's larger state is freed.
+                let t = Tunnel {
+                    client: client.io,
+                    up,
+                    early,
+                    peer,
+                    target: head.target,
+                    start,
+                    slot,
+                };
+                if let Err(t) = shared.spawn(tunnel(Arc::clone(&shared), t)) {
+                    t.await;
+                }
+                return;
+            }
             Err(e) => {
-                fail(&shared, &client, Some(&head), &e, start).await;
+                Box::pin(fail(&shared, &client, Some(&head), &e, start)).await;
                 break;
             }
         };
@@ -134,33 +153,108 @@ async fn fail(shared: &Shared, client: &Client, head: Option<&Head>, e: &Error, 
         ..Access::default()
     };
     logger::access(client.peer, &access, start.elapsed());
+    if status.is_some() {
+        linger(client).await;
+    }
 }
 
-/// One request: decide what it is and serve it. Returns the outcome and
-/// the authenticated user, if any.
+/// Most time spent draining a client after an error page.
+pub const LINGER_TIME: std::time::Duration = std::time::Duration::from_secs(2);
+/// Most bytes read and dropped while draining.
+pub const LINGER_BYTES: usize = 256 * 1024;
+
+/// A lingering close: after an error page, stop sending and read what the
+/// client still sends (a request body we refused) for a short while, so
+/// closing with unread data does not reset the connection before the
+/// client has read the page (RFC 9112 §9.6).
+async fn linger(client: &Client) {
+    let _ = client.io.get_ref().shutdown(std::net::Shutdown::Write);
+    let drain = async {
+        let mut scratch = vec![0u8; 4096];
+        let mut total = 0;
+        while total < LINGER_BYTES {
+            let mut r = &client.io;
+            match futures_lite::AsyncReadExt::read(&mut r, &mut scratch).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => total += n,
+            }
+        }
+        Ok(())
+    };
+    let _ = timed(LINGER_TIME, drain).await;
+}
+
+/// What a request led to.
+enum Next {
+    /// It was answered: its outcome and the authenticated user, if any.
+    Done(Outcome, Option<String>),
+    /// A CONNECT tunnel is open to this upstream (with this many early
+    /// client bytes already sent): relay from here on.
+    Tunnel(Async<TcpStream>, u64),
+}
+
+/// An open tunnel and what its access line needs.
+struct Tunnel {
+    client: Async<TcpStream>,
+    up: Async<TcpStream>,
+    early: u64,
+    peer: SocketAddr,
+    target: String,
+    start: Instant,
+    slot: Slot,
+}
+
+/// Relay a tunnel until it ends, then write its access line.
+async fn tunnel(shared: Arc<Shared>, t: Tunnel) {
+    let r = crate::tunnel::relay(&t.client, &t.up, shared.config.tunnel_idle_timeout).await;
+    let note = r.error.map(|e| crate::error::io_reason(&e));
+    let access = Access {
+        method: "CONNECT",
+        target: &t.target,
+        status: 200,
+        up: r.up + t.early,
+        down: r.down,
+        user: None,
+        note: note.as_deref(),
+    };
+    logger::access(t.peer, &access, t.start.elapsed());
+    drop(t.slot);
+}
+
+/// One request: decide what it is and serve it.
 async fn handle(
     shared: &Shared,
     client: &mut Client,
     upstream: &mut Option<Upstream>,
     head: &Head,
-) -> Result<(Outcome, Option<String>), Error> {
+) -> Result<Next, Error> {
     let target = http::parse_target(&head.method, &head.target).map_err(Error::Target)?;
     check_host_fields(head)?;
+    if http::max_forwards(head) == Some(0) {
+        // RFC 9110 §7.6.2: the last hop a TRACE or OPTIONS may take.
+        return Ok(Next::Done(
+            Box::pin(last_hop(shared, client, head)).await?,
+            None,
+        ));
+    }
     let policy = shared.policy();
     match target {
         Target::Connect(authority) => {
             policy
                 .check_connect_port(authority.port)
                 .map_err(Error::Denied)?;
-            let o = connect(shared, client, &authority).await?;
-            Ok((o, None))
+            // Boxed: the set-up's state is only needed briefly.
+            let (up, early) = Box::pin(open_tunnel(shared, client, &authority)).await?;
+            Ok(Next::Tunnel(up, early))
         }
         Target::Http {
             authority,
             host_field,
             path,
         } => {
-            let o = crate::forward::exchange(
+            // Boxed: an exchange's state is large, and an idle tunnel or
+            // keep-alive connection should not carry its size.
+            let o = Box::pin(crate::forward::exchange(
                 shared,
                 client,
                 upstream,
@@ -168,9 +262,9 @@ async fn handle(
                 &authority,
                 &host_field,
                 &path,
-            )
+            ))
             .await?;
-            Ok((o, None))
+            Ok(Next::Done(o, None))
         }
         Target::Https => Err(Error::NotImplemented(
             "https:// URLs must be sent through a CONNECT tunnel (set this proxy for HTTPS too)",
@@ -178,9 +272,10 @@ async fn handle(
         Target::OtherScheme => Err(Error::NotImplemented(
             "only http:// URLs and CONNECT are supported",
         )),
-        Target::Origin(_) | Target::Asterisk => {
-            Ok((status_page(shared, client, head).await?, None))
-        }
+        Target::Origin(_) | Target::Asterisk => Ok(Next::Done(
+            Box::pin(status_page(shared, client, head)).await?,
+            None,
+        )),
     }
 }
 
@@ -196,46 +291,52 @@ fn check_host_fields(head: &Head) -> Result<(), Error> {
     }
 }
 
-/// CONNECT: reach the origin, answer 200, then relay bytes both ways.
-async fn connect(
+/// Resolve, connect, answer 200, and pass on bytes the client sent after
+/// the CONNECT head (a TLS hello); returns the upstream and their count.
+async fn open_tunnel(
     shared: &Shared,
     client: &mut Client,
     authority: &http::Authority,
-) -> Result<Outcome, Error> {
+) -> Result<(Async<TcpStream>, u64), Error> {
     let cfg = &shared.config;
     let addrs = crate::upstream::resolve(authority, &shared.resolver, cfg.connect_timeout).await?;
     let policy = shared.policy();
     let (up, addr) =
         crate::upstream::connect(&addrs, &policy, &shared.own, cfg.connect_timeout).await?;
     log::debug!("{} tunnel to {addr}", client.peer);
-    write_all(
-        &client.io,
-        b"HTTP/1.1 200 Connection established\r\n\r\n",
-        cfg.read_timeout,
-    )
-    .await
-    .map_err(Error::Client)?;
-    // Bytes the client sent after the CONNECT head (a TLS hello) go first.
-    let early = client.buf.filled().len() as u64;
+    let established = b"HTTP/1.1 200 Connection established\r\n\r\n";
+    write_all(&client.io, established, cfg.read_timeout)
+        .await
+        .map_err(Error::Client)?;
+    let early = client.buf.filled().len();
     if early > 0 {
-        if let Err(e) = write_all(&up, client.buf.filled(), cfg.read_timeout).await {
-            return Ok(Outcome {
-                status: 200,
-                note: Some(format!("upstream: {e}")),
-                ..Outcome::default()
-            });
-        }
-        client.buf.consume(early as usize);
+        // After the 200 no error page can be sent: a failure here closes.
+        write_all(&up, client.buf.filled(), cfg.read_timeout)
+            .await
+            .map_err(Error::Client)?;
+        client.buf.consume(early);
     }
     client.buf.release();
-    let r = crate::tunnel::relay(&client.io, &up, cfg.tunnel_idle_timeout).await;
+    Ok((up, early as u64))
+}
+
+/// Methods the proxy passes on, for `Allow`.
+const ALLOW: &str = "Allow: GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS, TRACE, CONNECT\r\n";
+
+/// Answer a TRACE or OPTIONS whose Max-Forwards reached 0 as its final
+/// recipient: OPTIONS with the methods allowed, TRACE with the request.
+async fn last_hop(shared: &Shared, client: &Client, head: &Head) -> Result<Outcome, Error> {
+    let resp = if head.method == "TRACE" {
+        http::typed_response(200, "message/http", "", &http::trace_body(head), true)
+    } else {
+        http::typed_response(200, "text/plain; charset=utf-8", ALLOW, b"", true)
+    };
+    write_all(&client.io, &resp, shared.config.read_timeout)
+        .await
+        .map_err(Error::Client)?;
     Ok(Outcome {
         status: 200,
-        up: r.up + early,
-        down: r.down,
-        keep_client: false,
-        upgraded: false,
-        note: r.error.map(|e| crate::error::io_reason(&e)),
+        ..Outcome::default()
     })
 }
 

@@ -89,11 +89,12 @@ pub async fn read_head(
     limit: Duration,
 ) -> io::Result<Result<Option<Head>, HeadError>> {
     let read = async {
-        let mut fresh = true;
+        let mut check = !buf.is_empty();
+        let mut seen_lf = buf.filled().contains(&b'\n');
         loop {
-            // A head can only complete at a LF: skip re-parsing otherwise,
-            // so a slow drip of bytes costs no quadratic work.
-            if !buf.is_empty() && (fresh || buf.filled().contains(&b'\n')) {
+            // A head can only complete at a LF: parse again only when new
+            // bytes brought one, so a slow drip costs no quadratic work.
+            if check {
                 match parse(buf.filled()) {
                     Ok(Some((h, n))) => {
                         buf.consume(n);
@@ -103,28 +104,62 @@ pub async fn read_head(
                     Err(e) => return Ok(Err(e)),
                 }
             }
-            fresh = false;
             let had = buf.filled().len();
             match buf.fill(io, http::MAX_HEAD_BYTES, limit).await {
                 Ok(0) if had == 0 => return Ok(Ok(None)),
                 Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::OutOfMemory => {
-                    return Ok(Err(HeadError::TooLarge));
+                    // Full without a complete head: let the parser say
+                    // which limit it is (414 or 431).
+                    return Ok(Err(parse(buf.filled())
+                        .err()
+                        .unwrap_or(HeadError::TooLarge)));
                 }
                 Err(e) => return Err(e),
             }
+            let new_lf = buf
+                .filled()
+                .get(had..)
+                .is_some_and(|new| new.contains(&b'\n'));
+            // A first line longer than any valid one is refused at once.
+            check = new_lf || (!seen_lf && buf.filled().len() > http::MAX_TARGET_BYTES + 64);
+            seen_lf |= new_lf;
         }
     };
     timed(limit, read).await
 }
 
+/// A head waiting to go out with the first body bytes (so small messages
+/// leave in one write), and the status to record once it is out: from then
+/// on no error page can be sent on that connection.
+pub struct Pending<'a> {
+    /// The bytes.
+    pub bytes: Vec<u8>,
+    /// Where to record the status, and which.
+    pub sent: Option<(&'a AtomicU16, u16)>,
+}
+
+impl Pending<'_> {
+    /// Write the pending bytes followed by `more`.
+    async fn flush(&mut self, more: &[u8], dst: &Async<TcpStream>, t: Duration) -> io::Result<()> {
+        self.bytes.extend_from_slice(more);
+        let r = write_all(dst, &self.bytes, t).await;
+        if let Some((slot, status)) = self.sent.take() {
+            // Even a failed write may have sent part of the head.
+            slot.store(status, Ordering::Relaxed);
+        }
+        self.bytes = Vec::new();
+        r
+    }
+}
+
 /// Copy one body of framing `body` from `src` (bytes first from `buf`) to
-/// `dst`, writing `pending` (a head) before the first body bytes so small
-/// messages leave in one write. With `dechunk`, chunked framing is removed.
+/// `dst`, writing `pending` before the first body bytes. With `dechunk`,
+/// chunked framing is removed.
 #[allow(clippy::too_many_arguments)]
 pub async fn copy_body(
-    mut pending: Vec<u8>,
+    mut pending: Pending<'_>,
     body: Body,
     dechunk: bool,
     buf: &mut Buffer,
@@ -138,6 +173,11 @@ pub async fn copy_body(
         _ => 0,
     };
     let mut decoder = Decoder::new();
+    if remaining > READ_CHUNK as u64 || matches!(body, Body::Chunked | Body::UntilClose) {
+        buf.grow_to(READ_CHUNK);
+    }
+    // Set when the buffer holds only the start of a chunk line: read more.
+    let mut stalled = false;
     loop {
         let complete = match body {
             Body::None => true,
@@ -148,12 +188,13 @@ pub async fn copy_body(
         if complete {
             break;
         }
-        if buf.is_empty() {
-            if !pending.is_empty() {
-                write_all(dst, &pending, t)
-                    .await
-                    .map_err(BodyError::Write)?;
-                pending = Vec::new();
+        if buf.is_empty() || stalled {
+            // The head goes out before we wait for a body that has not
+            // begun (the sender may wait for a 100 first); while a chunk
+            // line is half here, it waits with it, so a refused line
+            // leaves nothing at all with the receiver.
+            if !pending.bytes.is_empty() && !stalled {
+                pending.flush(&[], dst, t).await.map_err(BodyError::Write)?;
             }
             let n = buf
                 .fill(src, READ_CHUNK, t)
@@ -180,35 +221,42 @@ pub async fn copy_body(
                 Piece::Framing(n) | Piece::End(n) => (0, n),
             },
             Body::Chunked => {
-                // Pass the framing through verbatim: it was checked strictly.
+                // Pass the framing through verbatim: it was checked
+                // strictly. A line is passed on only once it is whole and
+                // valid, so the receiver never sees part of a line that is
+                // then refused; the partial line stays in the buffer.
                 let mut used = 0;
+                let mut safe = (0, decoder.clone());
                 while used < avail.len() && !decoder.is_done() {
+                    if !decoder.mid_line() {
+                        safe = (used, decoder.clone());
+                    }
                     let rest = avail.get(used..).unwrap_or(&[]);
                     match decoder.step(rest).map_err(BodyError::Chunk)? {
                         Piece::Data(n) | Piece::Framing(n) | Piece::End(n) => used += n,
                     }
                 }
+                if decoder.mid_line() {
+                    (used, decoder) = safe;
+                }
+                stalled = used == 0;
                 (used, used)
             }
             Body::UntilClose | Body::None => (avail.len(), avail.len()),
         };
         let out = avail.get(..fwd).unwrap_or(&[]);
-        if !pending.is_empty() {
-            pending.extend_from_slice(out);
-            write_all(dst, &pending, t)
-                .await
-                .map_err(BodyError::Write)?;
-            pending = Vec::new();
-        } else if !out.is_empty() {
+        if out.is_empty() {
+            // Nothing to pass on yet (framing only, or half a line).
+        } else if !pending.bytes.is_empty() {
+            pending.flush(out, dst, t).await.map_err(BodyError::Write)?;
+        } else {
             write_all(dst, out, t).await.map_err(BodyError::Write)?;
         }
         moved.fetch_add(fwd as u64, Ordering::Relaxed);
         buf.consume(used);
     }
-    if !pending.is_empty() {
-        write_all(dst, &pending, t)
-            .await
-            .map_err(BodyError::Write)?;
+    if !pending.bytes.is_empty() {
+        pending.flush(&[], dst, t).await.map_err(BodyError::Write)?;
     }
     Ok(())
 }
@@ -364,6 +412,10 @@ async fn run(
         io: uio, buf: ubuf, ..
     } = up;
 
+    let head = Pending {
+        bytes: head,
+        sent: None,
+    };
     let mut upload = pin!(copy_body(head, body, false, cbuf, cio, uio, t, &up_bytes));
     let mut download = pin!(download(
         shared,
@@ -504,7 +556,10 @@ async fn download(
                 via: cfg.via,
             },
         );
-        sent_status.store(head.status.max(1), Ordering::Relaxed);
+        let out = Pending {
+            bytes: out,
+            sent: Some((sent_status, head.status.max(1))),
+        };
         match copy_body(out, body, dechunk, ubuf, uio, cio, t, moved).await {
             Ok(()) => {}
             Err(BodyError::Write(e)) => return Err(Error::Client(e)),

@@ -219,8 +219,13 @@ pub fn parse_response(buf: &[u8]) -> Result<Option<(Head, usize)>, HeadError> {
             if n > MAX_HEAD_BYTES {
                 return Err(HeadError::TooLarge);
             }
+            let status = res.code.unwrap_or(0);
+            if status < 100 {
+                // No such class (RFC 9110 §15), and not writable as 3 digits.
+                return Err(HeadError::Malformed("invalid status"));
+            }
             let mut head = owned_head(buf, res.headers, n);
-            head.status = res.code.unwrap_or(0);
+            head.status = status;
             head.reason = res.reason.unwrap_or("").to_string();
             head.minor = res.version.unwrap_or(1);
             Ok(Some((head, n)))
@@ -315,7 +320,8 @@ pub fn parse_authority(s: &str, default_port: Option<u16>) -> Result<Authority, 
             None => (s.to_ascii_lowercase(), None),
         }
     };
-    if !host.contains(':') && !valid_reg_name(&host) {
+    // A bracketed host was checked as IPv6 above; any other is a reg-name.
+    if !s.starts_with('[') && !valid_reg_name(&host) {
         return Err(TargetError("invalid host"));
     }
     let port = match port {
@@ -474,6 +480,19 @@ pub fn response_body(method: &str, head: &Head) -> Result<(Body, bool), FramingE
     }
 }
 
+/// The Max-Forwards of a TRACE or OPTIONS request (RFC 9110 §7.6.2), the
+/// only methods it applies to; None when absent or not a number.
+pub fn max_forwards(head: &Head) -> Option<u32> {
+    if head.method != "TRACE" && head.method != "OPTIONS" {
+        return None;
+    }
+    let v = trim_ows(head.value("max-forwards")?);
+    if v.is_empty() || v.len() > 9 || !v.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(v).ok()?.parse().ok()
+}
+
 /// Whether a message's connection persists after it (RFC 9112 §9.3).
 pub fn keeps_alive(head: &Head) -> bool {
     if head.has_token("connection", "close") {
@@ -565,9 +584,17 @@ pub fn write_request(out: &mut Vec<u8>, head: &Head, r: &RequestOut<'_>) {
         r.path,
         r.host
     );
+    let hops = max_forwards(head);
     for (name, value) in forwardable(head) {
-        if !name.eq_ignore_ascii_case("host") {
-            put_field(out, name, value);
+        if name.eq_ignore_ascii_case("host") {
+            continue;
+        }
+        match hops {
+            // RFC 9110 §7.6.2: pass on one less (0 is answered by us).
+            Some(n) if name.eq_ignore_ascii_case("max-forwards") => {
+                let _ = write!(Fmt(out), "Max-Forwards: {}\r\n", n.saturating_sub(1));
+            }
+            _ => put_field(out, name, value),
         }
     }
     put_framing(out, r.body);
@@ -606,10 +633,27 @@ pub fn write_response(out: &mut Vec<u8>, head: &Head, r: &ResponseOut<'_>) {
     for (name, value) in forwardable(head) {
         put_field(out, name, value);
     }
-    if r.body == Body::UntilClose && head.value("transfer-encoding").is_some() {
-        // A coding other than chunked, delimited by close: pass it on as is.
-        for v in head.values("transfer-encoding") {
-            put_field(out, "Transfer-Encoding", v);
+    let chunked_last = head
+        .list("transfer-encoding")
+        .last()
+        .is_some_and(|c| c.eq_ignore_ascii_case(b"chunked"));
+    let pass_framing = match r.body {
+        // HEAD, 204, 304: the fields describe the representation, not
+        // this message (RFC 9110 §8.6, §15.4.5): keep them as sent.
+        Body::None => r.upgrade.is_none(),
+        // A coding other than chunked, delimited by close: pass it on.
+        // Never to an HTTP/1.0 client (RFC 9112 §6.1).
+        Body::UntilClose => !chunked_last && !r.client_http10,
+        Body::Length(_) | Body::Chunked => false,
+    };
+    if pass_framing {
+        for (name, v) in head.fields() {
+            // Until close, the coding alone: a sender must not send
+            // Content-Length with Transfer-Encoding (RFC 9112 §6.2).
+            let cl = name.eq_ignore_ascii_case("content-length") && r.body == Body::None;
+            if cl || name.eq_ignore_ascii_case("transfer-encoding") {
+                put_field(out, name, v);
+            }
         }
     }
     put_framing(out, r.body);
@@ -655,17 +699,59 @@ pub fn reason(status: u16) -> &'static str {
 /// A complete response the proxy writes itself: plain-text body, closed.
 /// `extra` holds whole field lines (each ending in CRLF).
 pub fn simple_response(status: u16, extra: &str, body: &str, with_body: bool) -> Vec<u8> {
-    let mut out = Vec::with_capacity(160 + body.len());
+    typed_response(
+        status,
+        "text/plain; charset=utf-8",
+        extra,
+        body.as_bytes(),
+        with_body,
+    )
+}
+
+/// [`simple_response`] with another content type.
+pub fn typed_response(
+    status: u16,
+    ctype: &str,
+    extra: &str,
+    body: &[u8],
+    with_body: bool,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(200 + body.len());
     let _ = write!(
         Fmt(&mut out),
-        "HTTP/1.1 {status} {}\r\nContent-Type: text/plain; charset=utf-8\r\n\
+        "HTTP/1.1 {status} {}\r\nDate: {}\r\nContent-Type: {ctype}\r\n\
          Content-Length: {}\r\n{extra}Connection: close\r\nCache-Control: no-store\r\n\r\n",
         reason(status),
+        crate::logger::http_date(std::time::SystemTime::now()),
         body.len()
     );
     if with_body {
-        out.extend_from_slice(body.as_bytes());
+        out.extend_from_slice(body);
     }
+    out
+}
+
+/// Fields a TRACE answer leaves out: credentials and cookies (RFC 9110
+/// §9.3.8 advises against reflecting sensitive data).
+const NOT_TRACED: &[&str] = &["authorization", "proxy-authorization", "cookie"];
+
+/// The body of our answer to a TRACE with `Max-Forwards: 0`: the request
+/// as received, sensitive fields left out (`message/http`).
+pub fn trace_body(head: &Head) -> Vec<u8> {
+    let mut out = Vec::new();
+    let _ = write!(
+        Fmt(&mut out),
+        "{} {} HTTP/1.{}\r\n",
+        head.method,
+        head.target,
+        head.minor
+    );
+    for (name, value) in head.fields() {
+        if !NOT_TRACED.iter().any(|n| name.eq_ignore_ascii_case(n)) {
+            put_field(&mut out, name, value);
+        }
+    }
+    out.extend_from_slice(b"\r\n");
     out
 }
 
@@ -725,6 +811,28 @@ mod tests {
         for (name, raw, want) in cases {
             let got = parse_request(raw.as_bytes()).map(|o| o.is_some());
             assert_eq!(&got, want, "{name}");
+        }
+    }
+
+    #[test]
+    fn response_heads() {
+        let cases: &[(&str, Result<bool, HeadError>)] = &[
+            ("HTTP/1.1 200 OK\r\n\r\n", Ok(true)),
+            ("HTTP/1.1 100 Continue\r\n\r\n", Ok(true)),
+            ("HTTP/1.1 200 OK\r\n", Ok(false)),
+            // Fuzz finding: status 099 was accepted and re-written as "99".
+            (
+                "HTTP/1.1 099 Low\r\n\r\n",
+                Err(HeadError::Malformed("invalid status")),
+            ),
+            (
+                "HTTP/1.1 000 \r\n\r\n",
+                Err(HeadError::Malformed("invalid status")),
+            ),
+        ];
+        for (raw, want) in cases {
+            let got = parse_response(raw.as_bytes()).map(|o| o.is_some());
+            assert_eq!(&got, want, "{raw:?}");
         }
     }
 
@@ -831,6 +939,10 @@ mod tests {
                 Err(TargetError("a port is required")),
             ),
             ("CONNECT", "[::1]", Err(TargetError("a port is required"))),
+            // Fuzz finding: a colon in an unbracketed host skipped validation.
+            ("CONNECT", "a:b:80", Err(TargetError("invalid host"))),
+            ("CONNECT", "::1:443", Err(TargetError("invalid host"))),
+            ("GET", "http://a b:c:80/", Err(TargetError("invalid host"))),
             (
                 "CONNECT",
                 "a@b:443",
@@ -1004,6 +1116,89 @@ mod tests {
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn rewrite_response() {
+        let res = |raw: &str| parse_response(raw.as_bytes()).unwrap().unwrap().0;
+        let r = |body| ResponseOut {
+            body,
+            keep_alive: false,
+            client_http10: false,
+            upgrade: None,
+            via: false,
+        };
+        let cases = [
+            // Fuzz finding: Content-Length went out beside a non-chunked
+            // Transfer-Encoding on an until-close body.
+            (
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nContent-Length: 3\r\n\r\n",
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nConnection: close\r\n\r\n",
+            ),
+            (
+                "HTTP/1.1 304 Not Modified\r\nContent-Length: 3\r\n\r\n",
+                "HTTP/1.1 304 Not Modified\r\nContent-Length: 3\r\nConnection: close\r\n\r\n",
+            ),
+        ];
+        for (raw, want) in cases {
+            let h = res(raw);
+            let (body, _) = response_body("GET", &h).unwrap();
+            let mut out = Vec::new();
+            write_response(&mut out, &h, &r(body));
+            assert_eq!(String::from_utf8(out).unwrap(), want, "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn max_forwards_is_decremented_for_trace_and_options_only() {
+        let cases = [
+            (
+                "OPTIONS",
+                "Max-Forwards: 5\r\n",
+                Some(5),
+                "Max-Forwards: 4\r\n",
+            ),
+            (
+                "TRACE",
+                "Max-Forwards: 1\r\n",
+                Some(1),
+                "Max-Forwards: 0\r\n",
+            ),
+            (
+                "OPTIONS",
+                "Max-Forwards: 0\r\n",
+                Some(0),
+                "Max-Forwards: 0\r\n",
+            ),
+            ("GET", "Max-Forwards: 5\r\n", None, "Max-Forwards: 5\r\n"),
+            (
+                "OPTIONS",
+                "Max-Forwards: -1\r\n",
+                None,
+                "Max-Forwards: -1\r\n",
+            ),
+            ("OPTIONS", "", None, ""),
+        ];
+        for (m, f, want, sent) in cases {
+            let h = req(&format!("{m} http://a/ HTTP/1.1\r\nHost: a\r\n{f}\r\n"));
+            assert_eq!(max_forwards(&h), want, "{m} {f:?}");
+            let mut out = Vec::new();
+            let r = RequestOut {
+                host: "a",
+                path: "/",
+                body: Body::None,
+                upgrade: None,
+                via: false,
+            };
+            write_request(&mut out, &h, &r);
+            let out = String::from_utf8(out).unwrap();
+            assert!(out.contains(sent), "{m} {f:?}: {out}");
+        }
+        let h = req("TRACE http://a/ HTTP/1.1\r\nHost: a\r\nCookie: s=1\r\nX: y\r\n\r\n");
+        assert_eq!(
+            trace_body(&h),
+            b"TRACE http://a/ HTTP/1.1\r\nHost: a\r\nX: y\r\n\r\n"
         );
     }
 

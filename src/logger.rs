@@ -60,6 +60,26 @@ pub fn timestamp(t: SystemTime) -> String {
     )
 }
 
+/// `Sun, 06 Nov 1994 08:49:37 GMT` (IMF-fixdate, RFC 9110 §5.6.7).
+pub fn http_date(t: SystemTime) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let secs = t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+    let days = secs / 86_400;
+    let (y, m, d) = civil_from_days(days as i64);
+    let s = secs % 86_400;
+    format!(
+        "{}, {d:02} {} {y:04} {:02}:{:02}:{:02} GMT",
+        DAYS.get((days % 7) as usize).unwrap_or(&"Thu"),
+        MONTHS.get(m as usize - 1).unwrap_or(&"Jan"),
+        s / 3600,
+        s / 60 % 60,
+        s % 60
+    )
+}
+
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian
 /// (Howard Hinnant's `civil_from_days`).
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
@@ -175,6 +195,18 @@ mod tests {
         ];
         for (secs, want) in cases {
             assert_eq!(timestamp(UNIX_EPOCH + Duration::from_secs(secs)), want);
+        }
+    }
+
+    #[test]
+    fn http_dates() {
+        let cases = [
+            (784_111_777, "Sun, 06 Nov 1994 08:49:37 GMT"),
+            (0, "Thu, 01 Jan 1970 00:00:00 GMT"),
+            (1_795_642_496, "Wed, 25 Nov 2026 21:34:56 GMT"),
+        ];
+        for (secs, want) in cases {
+            assert_eq!(http_date(UNIX_EPOCH + Duration::from_secs(secs)), want);
         }
     }
 

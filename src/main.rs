@@ -39,6 +39,16 @@ fn run(config: smolproxy::config::Config) -> Result<(), String> {
 
     let signals = Signals::new([Signal::Int, Signal::Term, Signal::Hup])
         .map_err(|e| format!("cannot install signal handlers: {e}"))?;
+    if let Some(n) = smolproxy::server::raise_fd_limit() {
+        log::debug!("descriptor limit: {n}");
+        let need = config.max_clients as u64 * 2 + 64;
+        if n < need {
+            log::warn!(
+                "descriptor limit {n} is below what --max-clients {} needs ({need}); raise it (ulimit -n, LimitNOFILE=)",
+                config.max_clients
+            );
+        }
+    }
     let server = smolproxy::server::bind(config).map_err(|e| e.to_string())?;
     let handle = server.start().map_err(|e| format!("cannot start: {e}"))?;
     smol::block_on(async {

@@ -5,10 +5,11 @@
 //! gracefully: stop accepting, let in-flight work finish up to the drain
 //! timeout, then stop.
 
+use std::future::Future;
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, RwLock, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -40,6 +41,8 @@ pub struct Shared {
     pub active: AtomicUsize,
     /// Closed when shutdown begins.
     shutdown: async_channel::Receiver<()>,
+    /// The executor, to start a tunnel as a task of its own.
+    executor: Weak<Executor<'static>>,
 }
 
 impl Shared {
@@ -67,6 +70,21 @@ impl Shared {
     /// Whether shutdown has begun.
     pub fn shutting_down(&self) -> bool {
         self.shutdown.is_closed()
+    }
+
+    /// Run `task` as a task of its own; gives it back if the executor is
+    /// gone (the server is stopping).
+    pub fn spawn<F>(&self, task: F) -> Result<(), F>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        match self.executor.upgrade() {
+            Some(ex) => {
+                ex.spawn(task).detach();
+                Ok(())
+            }
+            None => Err(task),
+        }
     }
 }
 
@@ -122,10 +140,12 @@ impl Server {
             .collect::<io::Result<_>>()?;
         let resolver = match self.resolver {
             Some(r) => r,
-            None => crate::upstream::system_resolver(self.config.dns_threads)?,
+            None => crate::upstream::system_resolver(self.config.dns_threads),
         };
         let (begin_shutdown, shutdown) = async_channel::bounded::<()>(1);
+        let ex = Arc::new(Executor::new());
         let shared = Arc::new(Shared {
+            executor: Arc::downgrade(&ex),
             policy: RwLock::new(Arc::new(Policy::new(&self.config.policy))),
             config: self.config,
             resolver,
@@ -133,11 +153,9 @@ impl Server {
             active: AtomicUsize::new(0),
             shutdown,
         });
-        let ex = Arc::new(Executor::new());
         for l in self.listeners {
             let l = Async::new(l)?;
-            ex.spawn(accept_loop(l, Arc::clone(&shared), Arc::clone(&ex)))
-                .detach();
+            ex.spawn(accept_loop(l, Arc::clone(&shared))).detach();
         }
         let (stop, stopped) = async_channel::bounded::<()>(1);
         let threads = (0..shared.config.threads)
@@ -153,10 +171,11 @@ impl Server {
             log::info!("listening on {a}");
         }
         log::info!(
-            "smolproxy {} ready: {} threads, up to {} clients",
+            "smolproxy {} ready: {} threads, up to {} clients, tunnels by {}",
             env!("CARGO_PKG_VERSION"),
             shared.config.threads,
-            shared.config.max_clients
+            shared.config.max_clients,
+            crate::tunnel::RELAY_METHOD
         );
         Ok(Handle {
             shared,
@@ -221,9 +240,10 @@ impl Drop for Handle {
     }
 }
 
-/// Decrements the open-connection count when a connection task ends,
-/// however it ends (also on panic).
-struct Slot(Arc<Shared>);
+/// One client connection's place under `--max-clients`: the count goes
+/// down when it is dropped, however the connection ends (also on panic).
+/// It moves with the connection when a tunnel becomes a task of its own.
+pub struct Slot(Arc<Shared>);
 
 impl Drop for Slot {
     fn drop(&mut self) {
@@ -234,7 +254,7 @@ impl Drop for Slot {
 static ACCEPT_ERRORS: Throttle = Throttle::new();
 static FULL_LOG: Throttle = Throttle::new();
 
-async fn accept_loop(l: Async<TcpListener>, shared: Arc<Shared>, ex: Arc<Executor<'static>>) {
+async fn accept_loop(l: Async<TcpListener>, shared: Arc<Shared>) {
     loop {
         let accepted = l
             .accept()
@@ -255,12 +275,10 @@ async fn accept_loop(l: Async<TcpListener>, shared: Arc<Shared>, ex: Arc<Executo
                 shared.active.fetch_add(1, Ordering::Relaxed);
                 let slot = Slot(Arc::clone(&shared));
                 let _ = stream.get_ref().set_nodelay(true);
-                let task_shared = Arc::clone(&shared);
-                ex.spawn(async move {
-                    let _slot = slot;
-                    crate::conn::serve(stream, peer, task_shared).await;
-                })
-                .detach();
+                let task = crate::conn::serve(stream, peer, Arc::clone(&shared), slot);
+                if shared.spawn(task).is_err() {
+                    return;
+                }
             }
             Err(e) => {
                 // Never `?` out of here (EMFILE would end the proxy): log,
@@ -291,4 +309,30 @@ fn refuse_full(stream: &TcpStream, peer: SocketAddr) {
 pub fn reload(shared: &Shared) {
     shared.set_policy(Policy::new(&shared.config.policy));
     log::info!("policy reloaded");
+}
+
+/// Raise the soft limit on open descriptors to the hard limit: each tunnel
+/// needs two sockets (and two pipes while splicing a bulk flow), and the
+/// common soft default of 1024 would cap the proxy near 250 tunnels.
+/// Returns the limit now in force.
+#[cfg(target_os = "linux")]
+pub fn raise_fd_limit() -> Option<u64> {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let lim = getrlimit(Resource::Nofile);
+    if lim.current < lim.maximum {
+        let want = Rlimit {
+            current: lim.maximum,
+            maximum: lim.maximum,
+        };
+        if let Err(e) = setrlimit(Resource::Nofile, want) {
+            log::debug!("cannot raise the descriptor limit: {e}");
+        }
+    }
+    getrlimit(Resource::Nofile).current
+}
+
+/// Elsewhere the limit is left as it is.
+#[cfg(not(target_os = "linux"))]
+pub fn raise_fd_limit() -> Option<u64> {
+    None
 }

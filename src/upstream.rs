@@ -34,24 +34,31 @@ type Job = (
     async_channel::Sender<io::Result<Vec<SocketAddr>>>,
 );
 
-/// The system resolver (getaddrinfo) on `threads` dedicated threads.
-pub fn system_resolver(threads: usize) -> io::Result<Resolver> {
+/// The system resolver (getaddrinfo) on `threads` dedicated threads,
+/// started at the first lookup (an idle proxy keeps none).
+pub fn system_resolver(threads: usize) -> Resolver {
     let (tx, rx) = async_channel::bounded::<Job>(DNS_QUEUE);
-    for i in 0..threads.max(1) {
-        let rx = rx.clone();
-        std::thread::Builder::new()
-            .name(format!("dns-{i}"))
-            .stack_size(256 * 1024)
-            .spawn(move || {
-                while let Ok((host, port, reply)) = rx.recv_blocking() {
-                    let r = (host.as_str(), port)
-                        .to_socket_addrs()
-                        .map(Iterator::collect);
-                    let _ = reply.try_send(r);
+    let started = std::sync::Once::new();
+    Arc::new(move |host: &str, port: u16| {
+        started.call_once(|| {
+            for i in 0..threads.max(1) {
+                let rx = rx.clone();
+                let spawned = std::thread::Builder::new()
+                    .name(format!("dns-{i}"))
+                    .stack_size(256 * 1024)
+                    .spawn(move || {
+                        while let Ok((host, port, reply)) = rx.recv_blocking() {
+                            let r = (host.as_str(), port)
+                                .to_socket_addrs()
+                                .map(Iterator::collect);
+                            let _ = reply.try_send(r);
+                        }
+                    });
+                if let Err(e) = spawned {
+                    log::error!("cannot start a DNS thread: {e}");
                 }
-            })?;
-    }
-    Ok(Arc::new(move |host: &str, port: u16| {
+            }
+        });
         let tx = tx.clone();
         let host = host.to_string();
         Box::pin(async move {
@@ -61,9 +68,9 @@ pub fn system_resolver(threads: usize) -> io::Result<Resolver> {
             answer
                 .recv()
                 .await
-                .map_err(|_| io::Error::other("DNS thread gone"))?
+                .map_err(|_| io::Error::other("no DNS thread"))?
         }) as Lookup
-    }))
+    })
 }
 
 /// Resolve `a`: IP literals directly, names through `resolver`, the wait
@@ -119,4 +126,45 @@ pub async fn connect(
         SocketAddr::from(([0, 0, 0, 0], 0)),
         io::Error::other("no address"),
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn system_resolver_knows_localhost_and_literals_skip_it() {
+        let r = system_resolver(1);
+        let a = Authority {
+            host: "localhost".into(),
+            port: 8080,
+        };
+        let addrs = smol::block_on(resolve(&a, &r, Duration::from_secs(10))).unwrap();
+        assert!(
+            addrs
+                .iter()
+                .all(|s| s.ip().is_loopback() && s.port() == 8080),
+            "{addrs:?}"
+        );
+        let failing: Resolver = Arc::new(|_: &str, _: u16| {
+            Box::pin(async { Err(io::Error::other("must not be asked")) }) as Lookup
+        });
+        let lit = Authority {
+            host: "::1".into(),
+            port: 1,
+        };
+        let addrs = smol::block_on(resolve(&lit, &failing, Duration::from_secs(1))).unwrap();
+        assert_eq!(addrs, vec!["[::1]:1".parse().unwrap()]);
+        let name = Authority {
+            host: "example.invalid".into(),
+            port: 1,
+        };
+        let err = smol::block_on(resolve(&name, &failing, Duration::from_secs(1))).unwrap_err();
+        assert!(
+            err.message()
+                .contains("could not resolve host example.invalid"),
+            "{}",
+            err.message()
+        );
+    }
 }

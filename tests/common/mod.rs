@@ -4,7 +4,7 @@
 //! independently of the proxy's own parser), and raw-socket client helpers.
 #![allow(dead_code)]
 
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, BufRead, BufReader, Write};
 use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -44,11 +44,13 @@ pub fn test_resolver() -> Resolver {
 
 /// A config for tests: loopback port 0, any CONNECT port, quiet logs.
 pub fn test_config() -> Config {
-    let mut c = Config::default();
-    c.listen = vec!["127.0.0.1:0".parse().unwrap()];
-    c.threads = 2;
+    let mut c = Config {
+        listen: vec!["127.0.0.1:0".parse().unwrap()],
+        threads: 2,
+        drain_timeout: Duration::from_secs(2),
+        ..Config::default()
+    };
     c.policy.connect_ports = ConnectPorts::Any;
-    c.drain_timeout = Duration::from_secs(2);
     c
 }
 
@@ -97,7 +99,9 @@ impl Response {
     pub fn header(&self, name: &str) -> Option<String> {
         self.head.lines().skip(1).find_map(|l| {
             let (n, v) = l.split_once(':')?;
-            n.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+            n.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| v.trim().to_string())
         })
     }
 
@@ -128,7 +132,9 @@ pub fn read_head<R: BufRead>(r: &mut R) -> io::Result<String> {
 fn header_of(head: &str, name: &str) -> Option<String> {
     head.lines().skip(1).find_map(|l| {
         let (n, v) = l.split_once(':')?;
-        n.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+        n.trim()
+            .eq_ignore_ascii_case(name)
+            .then(|| v.trim().to_string())
     })
 }
 
@@ -169,7 +175,9 @@ pub fn read_response<R: BufRead>(r: &mut R, head_req: bool) -> io::Result<Respon
         }
         let body = if head_req || status == 204 || status == 304 || status == 101 {
             Vec::new()
-        } else if header_of(&head, "transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
+        } else if header_of(&head, "transfer-encoding")
+            .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
+        {
             read_chunked(r)?
         } else if let Some(cl) = header_of(&head, "content-length") {
             let mut b = vec![0; cl.parse().map_err(|_| io::Error::other("bad CL"))?];
@@ -227,7 +235,11 @@ impl Origin {
                 std::thread::spawn(move || h(stream, &s));
             }
         });
-        Origin { addr, connections, seen }
+        Origin {
+            addr,
+            connections,
+            seen,
+        }
     }
 
     /// A keep-alive origin that answers every request with `200` and a body
@@ -242,13 +254,18 @@ impl Origin {
                 let (m, p) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
                 let mut out = format!("{m} {p}\n").into_bytes();
                 out.extend_from_slice(&body);
-                let close = header_of(&head, "connection").is_some_and(|v| v.eq_ignore_ascii_case("close"));
+                let close =
+                    header_of(&head, "connection").is_some_and(|v| v.eq_ignore_ascii_case("close"));
                 let resp = format!(
                     "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nX-Origin: echo\r\n{}\r\n",
                     out.len(),
                     if close { "Connection: close\r\n" } else { "" }
                 );
-                if w.write_all(resp.as_bytes()).and_then(|_| w.write_all(if m == "HEAD" { &[] } else { &out })).is_err() || close {
+                if w.write_all(resp.as_bytes())
+                    .and_then(|_| w.write_all(if m == "HEAD" { &[] } else { &out }))
+                    .is_err()
+                    || close
+                {
                     break;
                 }
             }
@@ -284,7 +301,9 @@ pub fn get(url: &str) -> Vec<u8> {
 
 /// Count this process's open file descriptors.
 pub fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0)
+    std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.count())
+        .unwrap_or(0)
 }
 
 /// Poll `cond` every 20 ms for up to `limit`.

@@ -1,0 +1,201 @@
+//! The binary as a user runs it: help, version, usage errors (exit 2),
+//! runtime errors (exit 1), the start-up line, access lines, and a clean
+//! exit 0 on SIGTERM and SIGINT.
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_smolproxy");
+
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(BIN).args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn help_and_version() {
+    let (code, out, _) = run(&["--help"]);
+    assert_eq!(code, 0);
+    for flag in [
+        "--listen",
+        "--threads",
+        "--max-clients",
+        "--connect-timeout",
+        "--head-timeout",
+        "--idle-timeout",
+        "--read-timeout",
+        "--tunnel-idle-timeout",
+        "--drain-timeout",
+        "--no-via",
+        "--log-level",
+        "--connect-ports",
+        "EXAMPLES",
+    ] {
+        assert!(out.contains(flag), "--help lacks {flag}");
+    }
+    let (code, out, _) = run(&["--version"]);
+    assert_eq!(
+        (code, out.trim()),
+        (
+            0,
+            format!("smolproxy {}", env!("CARGO_PKG_VERSION")).as_str()
+        )
+    );
+}
+
+#[test]
+fn usage_errors_exit_2_with_one_clear_line() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["--frobnicate"], "unknown argument '--frobnicate'"),
+        (&["--listen", "localhost:99999"], "invalid listen address"),
+        (&["--threads", "many"], "--threads must be a number"),
+        (
+            &["--max-clients", "0"],
+            "--max-clients must be a number from 1",
+        ),
+        (
+            &["--idle-timeout", "soon"],
+            "--idle-timeout: invalid duration",
+        ),
+        (
+            &["--connect-ports", "https"],
+            "--connect-ports: invalid port",
+        ),
+        (&["--allow", "10.0.0.0/40"], "invalid CIDR '10.0.0.0/40'"),
+    ];
+    for (args, want) in cases {
+        let (code, out, err) = run(args);
+        assert_eq!(code, 2, "{args:?}");
+        assert!(out.is_empty());
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn busy_port_exits_1() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let (code, _, err) = run(&["--listen", &addr]);
+    assert_eq!(code, 1);
+    assert!(err.contains(&format!("cannot listen on {addr}")), "{err}");
+}
+
+struct Running {
+    child: Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    addr: String,
+}
+
+fn spawn(extra: &[&str]) -> Running {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let addr = format!("127.0.0.1:{port}");
+    let mut child = Command::new(BIN)
+        .args(["--listen", &addr])
+        .args(extra)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, lines) = std::sync::mpsc::channel();
+    let err = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(err).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let r = Running { child, lines, addr };
+    r.wait_for(&format!("INFO  listening on {}", r.addr));
+    r.wait_for("ready");
+    r
+}
+
+impl Running {
+    fn wait_for(&self, word: &str) -> String {
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(Duration::from_secs(10))
+                .unwrap_or_else(|_| panic!("no log line with {word:?}"));
+            if line.contains(word) {
+                return line;
+            }
+        }
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+}
+
+#[test]
+fn start_up_access_lines_and_sigterm() {
+    let origin = common::Origin::echo();
+    let mut p = spawn(&[]);
+    let mut s = TcpStream::connect(&p.addr).unwrap();
+    s.write_all(&common::get(&origin.url("/logged?x=1")))
+        .unwrap();
+    let r = common::read_response(&mut BufReader::new(s), false).unwrap();
+    assert_eq!(r.status, 200);
+    let line = p.wait_for("/logged");
+    // 2026-11-25T21:40:01.123Z INFO  127.0.0.1:5555 GET http://… 200 up=0 down=15 1ms user=-
+    assert!(line.contains(" INFO  127.0.0.1:"), "{line}");
+    assert!(
+        line.contains(&format!("GET {} 200 up=0 down=", origin.url("/logged?x=1"))),
+        "{line}"
+    );
+    assert!(line.contains("ms user=-"), "{line}");
+    assert!(
+        line.as_bytes()[4] == b'-' && line.contains('T') && line.contains("Z "),
+        "{line}"
+    );
+    p.signal("-TERM");
+    p.wait_for("shutting down");
+    let status = p.child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn startup_line_names_the_address_and_sigint_exits_0() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let addr = format!("127.0.0.1:{port}");
+    let mut child = Command::new(BIN)
+        .args(["--listen", &addr, "-q"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(common::eventually(Duration::from_secs(10), || {
+        TcpStream::connect(&addr).is_ok()
+    }));
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    // -q: warnings only, so no start-up or access lines at all.
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(err.is_empty(), "{err}");
+
+    let mut p = spawn(&[]);
+    p.signal("-INT");
+    let status = p.child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+}

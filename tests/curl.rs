@@ -1,0 +1,176 @@
+//! Real clients against the proxy: curl for plain HTTP, a large POST, and
+//! HTTPS through a CONNECT tunnel to a local TLS origin (openssl s_server
+//! with a self-signed certificate made for the test). `make test` installs
+//! curl and openssl when they are missing; here a missing tool fails loudly.
+mod common;
+
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+fn curl(proxy: &common::Proxy, args: &[&str]) -> (i32, Vec<u8>, String) {
+    let out = Command::new("curl")
+        .args([
+            "-sS",
+            "--max-time",
+            "20",
+            "-x",
+            &format!("http://{}", proxy.addr),
+        ])
+        .args(args)
+        .output()
+        .expect("curl must be installed (make test installs it)");
+    (
+        out.status.code().unwrap_or(-1),
+        out.stdout,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn curl_get_and_head() {
+    let origin = common::Origin::echo();
+    let proxy = common::start();
+    let (code, out, err) = curl(&proxy, &[&origin.url("/curl?q=1")]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, b"GET /curl?q=1\n");
+    let (code, out, err) = curl(&proxy, &["-I", &origin.url("/")]);
+    assert_eq!(code, 0, "{err}");
+    let out = String::from_utf8_lossy(&out);
+    assert!(out.starts_with("HTTP/1.1 200 OK"), "{out}");
+    assert!(out.contains("Via: 1.1 smolproxy"), "{out}");
+}
+
+#[test]
+fn curl_large_post_streams_through() {
+    let origin = common::Origin::echo();
+    let proxy = common::start();
+    let dir = std::env::temp_dir().join(format!("smolproxy-curl-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("body.bin");
+    let body: Vec<u8> = (0..8_000_000u32).map(|i| (i % 253) as u8).collect();
+    std::fs::write(&file, &body).unwrap();
+    let (code, out, err) = curl(
+        &proxy,
+        &[
+            "--data-binary",
+            &format!("@{}", file.display()),
+            &origin.url("/upload"),
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(&out[..13], b"POST /upload\n");
+    assert!(out[13..] == body[..], "body altered in transit");
+    // Chunked upload (curl sends chunked when told so).
+    let (code, out, err) = curl(
+        &proxy,
+        &[
+            "-H",
+            "Transfer-Encoding: chunked",
+            "--data-binary",
+            &format!("@{}", file.display()),
+            &origin.url("/chunked"),
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out[14..] == body[..], "chunked body altered in transit");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+struct TlsOrigin {
+    child: Child,
+    port: u16,
+    cert: std::path::PathBuf,
+}
+
+impl Drop for TlsOrigin {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn tls_origin() -> TlsOrigin {
+    let dir = std::env::temp_dir().join(format!("smolproxy-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let ok = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+        ])
+        .args(["-addext", "subjectAltName=DNS:localhost"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl must be installed (make test installs it)");
+    assert!(ok.success());
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let child = Command::new("openssl")
+        .args([
+            "s_server",
+            "-accept",
+            &format!("127.0.0.1:{port}"),
+            "-www",
+            "-quiet",
+        ])
+        .arg("-cert")
+        .arg(&cert)
+        .arg("-key")
+        .arg(&key)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(common::eventually(Duration::from_secs(10), || {
+        TcpStream::connect(("127.0.0.1", port)).is_ok()
+    }));
+    TlsOrigin { child, port, cert }
+}
+
+#[test]
+fn curl_https_through_connect() {
+    let tls = tls_origin();
+    let proxy = common::start();
+    let url = format!("https://localhost:{}/", tls.port);
+    let (code, out, err) = curl(&proxy, &["--cacert", &tls.cert.display().to_string(), &url]);
+    assert_eq!(code, 0, "{err}");
+    let out = String::from_utf8_lossy(&out);
+    assert!(out.contains("s_server"), "{out}");
+    // curl -p forces a tunnel for plain HTTP too.
+    let origin = common::Origin::echo();
+    let (code, out, err) = curl(&proxy, &["-p", &origin.url("/tunnelled")]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, b"GET /tunnelled\n");
+}
+
+#[test]
+fn wget_through_the_proxy() {
+    let origin = common::Origin::echo();
+    let proxy = common::start();
+    let out = Command::new("wget")
+        .args(["-q", "-O", "-", "--timeout=20", &origin.url("/wget")])
+        .env("http_proxy", format!("http://{}", proxy.addr))
+        .output()
+        .expect("wget must be installed (make test installs it)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout, b"GET /wget\n");
+}
