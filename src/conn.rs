@@ -75,7 +75,7 @@ pub async fn serve(io: Async<TcpStream>, peer: SocketAddr, shared: Arc<Shared>, 
         };
         let (outcome, user) = match handle(&shared, &mut client, &mut upstream, &head).await {
             Ok(Next::Done(o, user)) => (o, user),
-            Ok(Next::Tunnel(up, early)) => {
+            Ok(Next::Tunnel(up, early, user)) => {
                 // A tunnel lives on as a small task of its own, and this
                 // connection's larger state is freed.
                 let t = Tunnel {
@@ -84,6 +84,7 @@ pub async fn serve(io: Async<TcpStream>, peer: SocketAddr, shared: Arc<Shared>, 
                     early,
                     peer,
                     target: head.target,
+                    user,
                     start,
                     slot,
                 };
@@ -142,7 +143,12 @@ async fn fail(shared: &Shared, client: &Client, head: Option<&Head>, e: &Error, 
     let status = e.status();
     if let Some(status) = status {
         let with_body = head.is_none_or(|h| h.method != "HEAD");
-        let resp = http::simple_response(status, "", &format!("smolproxy: {msg}\n"), with_body);
+        let resp = http::simple_response(
+            status,
+            e.extra_fields(),
+            &format!("smolproxy: {msg}\n"),
+            with_body,
+        );
         let _ = write_all(&client.io, &resp, shared.config.read_timeout).await;
     }
     let access = Access {
@@ -189,8 +195,9 @@ enum Next {
     /// It was answered: its outcome and the authenticated user, if any.
     Done(Outcome, Option<String>),
     /// A CONNECT tunnel is open to this upstream (with this many early
-    /// client bytes already sent): relay from here on.
-    Tunnel(Async<TcpStream>, u64),
+    /// client bytes already sent, for this authenticated user): relay
+    /// from here on.
+    Tunnel(Async<TcpStream>, u64, Option<String>),
 }
 
 /// An open tunnel and what its access line needs.
@@ -200,6 +207,7 @@ struct Tunnel {
     early: u64,
     peer: SocketAddr,
     target: String,
+    user: Option<String>,
     start: Instant,
     slot: Slot,
 }
@@ -214,7 +222,7 @@ async fn tunnel(shared: Arc<Shared>, t: Tunnel) {
         status: 200,
         up: r.up + t.early,
         down: r.down,
-        user: None,
+        user: t.user.as_deref(),
         note: note.as_deref(),
     };
     logger::access(t.peer, &access, t.start.elapsed());
@@ -238,20 +246,32 @@ async fn handle(
         ));
     }
     let policy = shared.policy();
+    // Order: who (407), then where (domain rules, 403), then the CONNECT
+    // port — all before any DNS lookup or connection.
+    let user = match &target {
+        Target::Connect(_) | Target::Http { .. } => policy
+            .authenticate(head.values("proxy-authorization"))
+            .map_err(Error::ProxyAuth)?,
+        _ => None,
+    };
     match target {
         Target::Connect(authority) => {
+            policy.check_host(&authority.host).map_err(Error::Denied)?;
             policy
                 .check_connect_port(authority.port)
                 .map_err(Error::Denied)?;
+            drop(policy);
             // Boxed: the set-up's state is only needed briefly.
             let (up, early) = Box::pin(open_tunnel(shared, client, &authority)).await?;
-            Ok(Next::Tunnel(up, early))
+            Ok(Next::Tunnel(up, early, user))
         }
         Target::Http {
             authority,
             host_field,
             path,
         } => {
+            policy.check_host(&authority.host).map_err(Error::Denied)?;
+            drop(policy);
             // Boxed: an exchange's state is large, and an idle tunnel or
             // keep-alive connection should not carry its size.
             let o = Box::pin(crate::forward::exchange(
@@ -264,7 +284,7 @@ async fn handle(
                 &path,
             ))
             .await?;
-            Ok(Next::Done(o, None))
+            Ok(Next::Done(o, user))
         }
         Target::Https => Err(Error::NotImplemented(
             "https:// URLs must be sent through a CONNECT tunnel (set this proxy for HTTPS too)",

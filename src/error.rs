@@ -5,6 +5,7 @@
 use std::io;
 use std::net::SocketAddr;
 
+use crate::auth::AuthError;
 use crate::chunked::ChunkError;
 use crate::http::{FramingError, HeadError, TargetError};
 use crate::policy::Denied;
@@ -26,6 +27,8 @@ pub enum Error {
     NotImplemented(&'static str),
     /// The policy refuses this.
     Denied(Denied),
+    /// Proxy authentication is required and missing or wrong (407).
+    ProxyAuth(AuthError),
     /// The client took too long to send its head.
     HeadTimeout,
     /// The host name did not resolve.
@@ -57,6 +60,7 @@ impl Error {
             Error::Framing(FramingError::UnknownCoding) | Error::NotImplemented(_) => 501,
             Error::Denied(Denied::Loop(_)) => 508,
             Error::Denied(_) => 403,
+            Error::ProxyAuth(_) => 407,
             Error::HeadTimeout => 408,
             Error::Resolve(_, e) if e.kind() == io::ErrorKind::TimedOut => 504,
             Error::Connect(_, e) if e.kind() == io::ErrorKind::TimedOut => 504,
@@ -65,6 +69,15 @@ impl Error {
             Error::UpstreamClosed | Error::BadResponse(_) | Error::Upstream(_) => 502,
             Error::Client(_) => return None,
         })
+    }
+
+    /// Header lines the error response carries besides the usual ones:
+    /// a 407 must send the challenge (RFC 9110 §15.5.8).
+    pub fn extra_fields(&self) -> &'static str {
+        match self {
+            Error::ProxyAuth(_) => crate::auth::CHALLENGE_FIELD,
+            _ => "",
+        }
     }
 
     /// A one-line, lower-case explanation for the error page and the log.
@@ -83,6 +96,7 @@ impl Error {
             Error::BadRequest(m) => format!("bad request: {m}"),
             Error::NotImplemented(m) => (*m).into(),
             Error::Denied(d) => d.message(),
+            Error::ProxyAuth(a) => a.message().into(),
             Error::HeadTimeout => "request head not received in time".into(),
             Error::Resolve(host, e) if e.kind() == io::ErrorKind::TimedOut => {
                 format!("DNS lookup for {host} timed out")

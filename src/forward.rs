@@ -9,7 +9,7 @@ use std::future::{Future, poll_fn};
 use std::io;
 use std::net::{SocketAddr, TcpStream};
 use std::pin::pin;
-use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::task::Poll;
 use std::time::Duration;
 
@@ -166,7 +166,7 @@ pub async fn copy_body(
     src: &Async<TcpStream>,
     dst: &Async<TcpStream>,
     t: Duration,
-    moved: &AtomicU64,
+    moved: &mut u64,
 ) -> Result<(), BodyError> {
     let mut remaining = match body {
         Body::Length(n) => n,
@@ -252,7 +252,7 @@ pub async fn copy_body(
         } else {
             write_all(dst, out, t).await.map_err(BodyError::Write)?;
         }
-        moved.fetch_add(fwd as u64, Ordering::Relaxed);
+        *moved += fwd as u64;
         buf.consume(used);
     }
     if !pending.bytes.is_empty() {
@@ -403,50 +403,60 @@ async fn run(
     let t = shared.config.read_timeout;
     // The status sent to the client; 0 while nothing final was sent.
     let sent_status = AtomicU16::new(0);
-    let up_bytes = AtomicU64::new(0);
-    let down_bytes = AtomicU64::new(0);
+    let (mut up_bytes, mut down_bytes) = (0u64, 0u64);
     let Client {
         io: cio, buf: cbuf, ..
     } = client;
     let Upstream {
         io: uio, buf: ubuf, ..
     } = up;
-
-    let head = Pending {
-        bytes: head,
-        sent: None,
+    let (received, sent) = {
+        let head = Pending {
+            bytes: head,
+            sent: None,
+        };
+        let mut upload = pin!(copy_body(
+            head,
+            body,
+            false,
+            cbuf,
+            cio,
+            uio,
+            t,
+            &mut up_bytes
+        ));
+        let mut download = pin!(download(
+            shared,
+            ubuf,
+            uio,
+            cio,
+            req,
+            upgrade,
+            &sent_status,
+            &mut down_bytes
+        ));
+        let mut sent: Option<Result<(), BodyError>> = None;
+        let received = poll_fn(|cx| {
+            if sent.is_none()
+                && let Poll::Ready(r) = upload.as_mut().poll(cx)
+            {
+                sent = Some(r);
+            }
+            // A broken request body ends the exchange; an upstream that
+            // stops reading it may still answer (e.g. 413): keep reading.
+            if let Some(Err(BodyError::Read(_) | BodyError::Chunk(_))) = &sent {
+                return Poll::Ready(None);
+            }
+            download.as_mut().poll(cx).map(Some)
+        })
+        .await;
+        (received, sent)
     };
-    let mut upload = pin!(copy_body(head, body, false, cbuf, cio, uio, t, &up_bytes));
-    let mut download = pin!(download(
-        shared,
-        ubuf,
-        uio,
-        cio,
-        req,
-        upgrade,
-        &sent_status,
-        &down_bytes
-    ));
-    let mut sent: Option<Result<(), BodyError>> = None;
-    let received = poll_fn(|cx| {
-        if sent.is_none()
-            && let Poll::Ready(r) = upload.as_mut().poll(cx)
-        {
-            sent = Some(r);
-        }
-        // A broken request body ends the exchange; an upstream that stops
-        // reading it may still answer (e.g. 413), so keep reading then.
-        if let Some(Err(BodyError::Read(_) | BodyError::Chunk(_))) = &sent {
-            return Poll::Ready(None);
-        }
-        download.as_mut().poll(cx).map(Some)
-    })
-    .await;
     let status = sent_status.load(Ordering::Relaxed);
     let began = status != 0;
     let mut outcome = Outcome {
-        up: up_bytes.load(Ordering::Relaxed),
-        down: down_bytes.load(Ordering::Relaxed),
+        up: up_bytes,
+        down: down_bytes,
         status,
         ..Outcome::default()
     };
@@ -482,7 +492,7 @@ async fn download(
     req: &Head,
     upgrade: bool,
     sent_status: &AtomicU16,
-    moved: &AtomicU64,
+    moved: &mut u64,
 ) -> Result<Down, Error> {
     let cfg = &shared.config;
     let t = cfg.read_timeout;

@@ -4,6 +4,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+/// Basic proxy authentication: users, base64, constant-time compare.
+pub mod auth;
 /// The read buffer and timed I/O helpers.
 pub mod buffer;
 /// The strict, incremental chunked decoder.
@@ -14,6 +16,8 @@ pub mod config;
 pub mod conn;
 /// The error type and its mapping to HTTP statuses.
 pub mod error;
+/// Domain block and allow rules, list parsing, compact lookup sets.
+pub mod filter;
 /// One plain-HTTP exchange, streamed both ways, upstream reuse.
 pub mod forward;
 /// Pure HTTP/1.x parsing, framing rules and head rewriting.

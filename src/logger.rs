@@ -10,7 +10,7 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 struct Logger;
@@ -148,25 +148,27 @@ pub fn access(peer: SocketAddr, a: &Access<'_>, took: Duration) {
 /// it held back, so a flood of refused clients cannot flood the log.
 #[derive(Debug, Default)]
 pub struct Throttle {
-    last_sec: AtomicU64,
-    held: AtomicU64,
+    // 32-bit atomics: 64-bit ones are missing on 32-bit MIPS.
+    last_sec: AtomicU32,
+    held: AtomicU32,
 }
 
 impl Throttle {
     /// A throttle that lets the first line through.
     pub const fn new() -> Self {
         Throttle {
-            last_sec: AtomicU64::new(0),
-            held: AtomicU64::new(0),
+            last_sec: AtomicU32::new(0),
+            held: AtomicU32::new(0),
         }
     }
 
     /// `Some(n)` when a line may be written now, `n` lines having been held
     /// back since the last one; `None` when this one must be dropped.
-    pub fn allow(&self) -> Option<u64> {
+    pub fn allow(&self) -> Option<u32> {
+        // Seconds, truncated to 32 bits: only equality matters here.
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
-            .map_or(1, |d| d.as_secs().max(1));
+            .map_or(1, |d| (d.as_secs() as u32).max(1));
         let last = self.last_sec.load(Ordering::Relaxed);
         if now != last
             && self
@@ -176,7 +178,11 @@ impl Throttle {
         {
             return Some(self.held.swap(0, Ordering::Relaxed));
         }
-        self.held.fetch_add(1, Ordering::Relaxed);
+        let _ = self
+            .held
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |h| {
+                Some(h.saturating_add(1))
+            });
         None
     }
 }

@@ -8,7 +8,7 @@ use smolproxy::config::{self, Command};
 
 fn main() -> ExitCode {
     let args: Vec<_> = std::env::args_os().skip(1).collect();
-    let config = match config::parse_args(args) {
+    let mut config = match config::parse_args(args) {
         Ok(Command::Run(c)) => *c,
         Ok(Command::Help) => {
             print!("{}", config::HELP);
@@ -24,7 +24,20 @@ fn main() -> ExitCode {
         }
     };
     smolproxy::logger::init(config.log_level);
-    match run(config) {
+    // The policy's files are read before binding: a bad file is a usage
+    // error (2), like a bad flag. The password comes from the environment,
+    // never from the command line (which `ps` shows).
+    let policy = match auth_from_env().and_then(|a| {
+        config.policy.auth_env = a;
+        smolproxy::policy::Policy::new(&config.policy)
+    }) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("smolproxy: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(config, policy) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             log::error!("{e}");
@@ -33,7 +46,17 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(config: smolproxy::config::Config) -> Result<(), String> {
+/// `SMOLPROXY_AUTH=user:password`, if set.
+fn auth_from_env() -> Result<Option<smolproxy::auth::Secret>, String> {
+    use smolproxy::auth::{ENV_VAR, Secret};
+    match std::env::var(ENV_VAR) {
+        Ok(v) => Ok(Some(Secret(v))),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => Err(format!("{ENV_VAR} is not valid UTF-8")),
+    }
+}
+
+fn run(config: smolproxy::config::Config, policy: smolproxy::policy::Policy) -> Result<(), String> {
     use async_signal::{Signal, Signals};
     use futures_lite::StreamExt;
 
@@ -49,7 +72,9 @@ fn run(config: smolproxy::config::Config) -> Result<(), String> {
             );
         }
     }
-    let server = smolproxy::server::bind(config).map_err(|e| e.to_string())?;
+    let server = smolproxy::server::bind(config)
+        .map_err(|e| e.to_string())?
+        .with_policy(policy);
     let handle = server.start().map_err(|e| format!("cannot start: {e}"))?;
     smol::block_on(async {
         let mut signals = signals;

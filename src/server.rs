@@ -93,6 +93,7 @@ pub struct Server {
     config: Config,
     listeners: Vec<TcpListener>,
     resolver: Option<Resolver>,
+    policy: Option<Policy>,
 }
 
 /// A listen address that could not be bound: exit code 1.
@@ -121,6 +122,7 @@ pub fn bind(config: Config) -> Result<Server, BindError> {
         config,
         listeners,
         resolver: None,
+        policy: None,
     })
 }
 
@@ -131,7 +133,16 @@ impl Server {
         self
     }
 
-    /// Start serving on the executor threads.
+    /// Use `p`, already built from the configuration (`main.rs` builds it
+    /// before binding so a bad file is a usage error).
+    pub fn with_policy(mut self, p: Policy) -> Self {
+        self.policy = Some(p);
+        self
+    }
+
+    /// Start serving on the executor threads. Without
+    /// [`with_policy`](Self::with_policy) the policy is built here, and a
+    /// file that cannot be read is an error.
     pub fn start(self) -> io::Result<Handle> {
         let own: Vec<SocketAddr> = self
             .listeners
@@ -142,11 +153,15 @@ impl Server {
             Some(r) => r,
             None => crate::upstream::system_resolver(self.config.dns_threads),
         };
+        let policy = match self.policy {
+            Some(p) => p,
+            None => Policy::new(&self.config.policy).map_err(io::Error::other)?,
+        };
         let (begin_shutdown, shutdown) = async_channel::bounded::<()>(1);
         let ex = Arc::new(Executor::new());
         let shared = Arc::new(Shared {
             executor: Arc::downgrade(&ex),
-            policy: RwLock::new(Arc::new(Policy::new(&self.config.policy))),
+            policy: RwLock::new(Arc::new(policy)),
             config: self.config,
             resolver,
             own: own.clone(),
@@ -305,10 +320,17 @@ fn refuse_full(stream: &TcpStream, peer: SocketAddr) {
 }
 
 /// SIGHUP: rebuild the policy from its configuration (the auth file and
-/// lists are read again); on failure the old policy stays.
+/// lists are read again); on failure the old policy stays and the reason
+/// is logged. Open connections are kept; they use the new policy from
+/// their next request.
 pub fn reload(shared: &Shared) {
-    shared.set_policy(Policy::new(&shared.config.policy));
-    log::info!("policy reloaded");
+    match Policy::new(&shared.config.policy) {
+        Ok(p) => {
+            shared.set_policy(p);
+            log::info!("policy reloaded");
+        }
+        Err(e) => log::error!("reload failed, keeping the previous policy: {e}"),
+    }
 }
 
 /// Raise the soft limit on open descriptors to the hard limit: each tunnel
