@@ -24,7 +24,7 @@ die() { echo "cross/build.sh: ERROR: $*" >&2; exit 1; }
 say() { echo "cross/build.sh: $*" >&2; }
 
 [ $# -ge 1 ] || die "usage: cross/build.sh TARGET..."
-[ -f Cargo.toml ] && [ -d cross ] || die "run from the repository root"
+if [ ! -f Cargo.toml ] || [ ! -d cross ]; then die "run from the repository root"; fi
 
 CARGO=${CARGO:-cargo}
 SUDO=${SUDO-}
@@ -98,7 +98,8 @@ ensure_zig() {
     command -v python3 >/dev/null || die "python3 is needed for the ziglang package"
     if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c 'import ensurepip' 2>/dev/null; then
         say "installing python3-venv (apt)"
-        $SUDO apt-get update -qq && $SUDO apt-get install -y -qq python3-venv || die "apt could not install python3-venv"
+        { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq python3-venv; } \
+            || die "apt could not install python3-venv"
     fi
     rm -rf "$ZIG_VENV"
     python3 -m venv "$ZIG_VENV" || die "python3 -m venv failed"

@@ -28,7 +28,7 @@ for tool in curl python3 cmp; do command -v $tool >/dev/null || die "$tool is no
 [ -x "$bin" ] || die "$bin is not an executable"
 
 work=$(mktemp -d)
-origin_pid= proxy_pid=
+origin_pid='' proxy_pid=''
 cleanup() {
     for pid in $proxy_pid $origin_pid; do kill "$pid" 2>/dev/null || true; done
     for pid in $proxy_pid $origin_pid; do wait "$pid" 2>/dev/null || true; done
