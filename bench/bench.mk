@@ -1,1 +1,40 @@
-# (filled in by its issue)
+# Benchmarks (issue 5): smolproxy side by side with tinyproxy, squid and a
+# direct connection, all on loopback. See bench/README-section.md.
+#   make bench                 full run (median of 5, ~10 min), writes BENCHMARKS.md
+#   make bench BENCH_QUICK=1   one short run for development, writes bench/out/quick.md
+#   make bench BENCH_ARGS='--only direct,smolproxy'   extra flags for bench/run.py
+
+BENCH_QUICK ?=
+BENCH_ARGS  ?=
+BENCH_MUSL  := x86_64-unknown-linux-musl
+BENCH_OUT   := $(if $(BENCH_QUICK),bench/out/quick.md,BENCHMARKS.md)
+
+.PHONY: bench bench-deps bench-build
+
+bench: bench-deps bench-build
+	@mkdir -p bench/out
+	python3 bench/run.py $(if $(BENCH_QUICK),--quick) --out $(BENCH_OUT) \
+	  --json bench/out/raw.json --command "make bench$(if $(BENCH_QUICK), BENCH_QUICK=1)" $(BENCH_ARGS)
+
+# The measured binary is the ordinary release build; a static (musl) build is
+# made too when that target is installed, for the binary-size figure.
+bench-build:
+	$(CARGO) build --release
+	@if rustup target list --installed 2>/dev/null | grep -qx '$(BENCH_MUSL)'; then \
+	  $(CARGO) build --release --target $(BENCH_MUSL) || echo "bench: static build failed, reporting the dynamic binary"; \
+	else echo "bench: $(BENCH_MUSL) not installed, reporting the dynamic binary's size"; fi
+
+# Idempotent: installs only what is missing.
+bench-deps:
+	@missing=""; \
+	command -v wrk >/dev/null                                   || missing="$$missing wrk"; \
+	command -v curl >/dev/null                                  || missing="$$missing curl"; \
+	command -v python3 >/dev/null                               || missing="$$missing python3"; \
+	command -v strip >/dev/null                                 || missing="$$missing binutils"; \
+	{ command -v nginx || test -x /usr/sbin/nginx; } >/dev/null         || missing="$$missing nginx"; \
+	{ command -v squid || test -x /usr/sbin/squid; } >/dev/null         || missing="$$missing squid"; \
+	{ command -v tinyproxy || test -x /usr/bin/tinyproxy; } >/dev/null  || missing="$$missing tinyproxy"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi

@@ -25,6 +25,11 @@ use crate::upstream::Resolver;
 /// at once would spin on the same error; a short pause lets descriptors free.
 pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
+/// Connections the kernel may queue before we accept them. std's default
+/// of 128 overflows when a thousand clients connect at once (they then
+/// wait a second to retry); the kernel caps it at net.core.somaxconn.
+pub const LISTEN_BACKLOG: i32 = 4096;
+
 /// Body of the answer to a client beyond `--max-clients`.
 const FULL_BODY: &str = "smolproxy: too many connections, try again shortly\n";
 
@@ -116,7 +121,15 @@ pub fn bind(config: Config) -> Result<Server, BindError> {
     let listeners = config
         .listen
         .iter()
-        .map(|&addr| TcpListener::bind(addr).map_err(|error| BindError { addr, error }))
+        .map(|&addr| {
+            let l = TcpListener::bind(addr).map_err(|error| BindError { addr, error })?;
+            #[cfg(target_os = "linux")]
+            {
+                // Listening again only updates the backlog.
+                let _ = rustix::net::listen(&l, LISTEN_BACKLOG);
+            }
+            Ok(l)
+        })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Server {
         config,
