@@ -1,1 +1,73 @@
-# (filled in by its issue)
+# Static musl binaries for Raspberry Pis, routers and x86_64 boxes (cross/README.md).
+# Included by the top Makefile, which defines CARGO and SUDO.
+#
+#   make cross-build     build every target in CROSS_TARGETS
+#   make cross-test      build aarch64 + armv7, check them, run them under qemu (CI)
+#   make cross-test-all  the same for every supported target (ARMv6, x86_64 too)
+#   make cross-test-mipsel  best effort: MIPS under qemu
+#   make cross-check     check already built binaries (static, CPU arch, size budget)
+#   make dist            dist/smolproxy-VERSION-TARGET.tar.gz + .sha256 for DIST_TARGETS
+#   make dist-mipsel     the same for MIPS (tier 3, best effort, not in `dist`)
+#   make size-report     stripped size per release-profile option (SIZE_TARGET)
+#   make cross-aarch64 | cross-armv7 | cross-armv6 | cross-x86_64 | cross-mipsel
+#
+# Route: CROSS_ROUTE=auto (default: docker if an engine answers, else native),
+# docker or native. The scripts say which route and what they install.
+
+# The four supported targets. MIPS (mipsel-unknown-linux-musl) is tier 3 in
+# Rust and best effort here: its own targets below, never part of these lists.
+CROSS_TARGETS      ?= aarch64-unknown-linux-musl armv7-unknown-linux-musleabihf \
+                      arm-unknown-linux-musleabihf x86_64-unknown-linux-musl
+MIPS_TARGET        := mipsel-unknown-linux-musl
+DIST_TARGETS       ?= $(CROSS_TARGETS)
+CROSS_TEST_TARGETS ?= aarch64-unknown-linux-musl armv7-unknown-linux-musleabihf
+SIZE_TARGET        ?= aarch64-unknown-linux-musl
+
+# Passed to every script: which cargo, how to become root for apt.
+CROSS_ENV = CARGO='$(CARGO)' SUDO='$(SUDO)'
+
+.PHONY: cross-build cross-check cross-test cross-test-all dist size-report \
+        cross-aarch64 cross-armv7 cross-armv6 cross-x86_64 cross-mipsel \
+        cross-test-mipsel dist-mipsel
+
+cross-build:
+	$(CROSS_ENV) bash cross/build.sh $(CROSS_TARGETS)
+
+cross-aarch64:
+	$(CROSS_ENV) bash cross/build.sh aarch64-unknown-linux-musl
+cross-armv7:
+	$(CROSS_ENV) bash cross/build.sh armv7-unknown-linux-musleabihf
+cross-armv6:
+	$(CROSS_ENV) bash cross/build.sh arm-unknown-linux-musleabihf
+cross-x86_64:
+	$(CROSS_ENV) bash cross/build.sh x86_64-unknown-linux-musl
+cross-mipsel:
+	$(CROSS_ENV) bash cross/build.sh $(MIPS_TARGET)
+
+cross-check:
+	@for t in $(CROSS_TARGETS); do \
+	  bash cross/check.sh $$t target/$$t/release/smolproxy || exit 1; \
+	done
+
+## cross-test: build aarch64 and armv7, check them, proxy real bytes under qemu-user
+cross-test:
+	$(CROSS_ENV) bash cross/cross-test.sh $(CROSS_TEST_TARGETS)
+	bash cross/test-openwrt.sh
+
+cross-test-all:
+	$(CROSS_ENV) bash cross/cross-test.sh $(CROSS_TARGETS)
+	bash cross/test-openwrt.sh
+
+dist:
+	$(CROSS_ENV) bash cross/build.sh $(DIST_TARGETS)
+	bash cross/dist.sh $(DIST_TARGETS)
+
+# Best effort (tier 3): separate so that a MIPS failure never blocks a release.
+cross-test-mipsel:
+	$(CROSS_ENV) bash cross/cross-test.sh $(MIPS_TARGET)
+dist-mipsel:
+	$(CROSS_ENV) bash cross/build.sh $(MIPS_TARGET)
+	bash cross/dist.sh $(MIPS_TARGET)
+
+size-report:
+	$(CROSS_ENV) bash cross/size-report.sh $(SIZE_TARGET)

@@ -1,0 +1,168 @@
+#!/usr/bin/env bash
+# Build the static release binary of smolproxy for one or more musl targets.
+#
+#   cross/build.sh TARGET...          (run from the repository root; `make cross-build` does)
+#
+# Picks a route, installs what that route needs (each step checks first, so
+# running it twice installs nothing), builds, and prints where the binary is.
+#
+# Routes (CROSS_ROUTE=auto|docker|native, default auto):
+#   docker  `cross` (pinned, see CROSS_RS_VERSION) with cross/Cross.toml, used
+#           when a docker engine answers `docker info`.
+#   native  no containers:
+#           - aarch64/x86_64 musl: rustup's prebuilt std, linked by rust-lld
+#             (ships with rustc; musl's crt and libc come from rust-std).
+#           - armv7/arm (ARMv6)/mipsel musl: nightly -Zbuild-std=std,panic_abort
+#             with zig as linker and C compiler (cargo-zigbuild; zig from the
+#             PyPI package ziglang, in a private venv). -C link-self-contained=no
+#             lets zig supply musl's start files and libc.
+# Any install that cannot be done fails the build with a message: nothing is
+# skipped silently.
+set -euo pipefail
+
+die() { echo "cross/build.sh: ERROR: $*" >&2; exit 1; }
+say() { echo "cross/build.sh: $*" >&2; }
+
+[ $# -ge 1 ] || die "usage: cross/build.sh TARGET..."
+if [ ! -f Cargo.toml ] || [ ! -d cross ]; then die "run from the repository root"; fi
+
+CARGO=${CARGO:-cargo}
+SUDO=${SUDO-}
+CROSS_ROUTE=${CROSS_ROUTE:-auto}
+# -Zbuild-std is unstable: a dated nightly keeps it from changing under us.
+# Bump it on purpose (and run `make cross-test-all`).
+NIGHTLY=${NIGHTLY:-nightly-2026-05-19}
+# Versions of the tools the native route installs. Pinned so a build today and
+# a build next month use the same linker: zig 0.15.2 is the zig that
+# cargo-zigbuild 0.24.1's own argument handling refers to.
+ZIG_VERSION=${ZIG_VERSION:-0.15.2}
+ZIGBUILD_VERSION=${ZIGBUILD_VERSION:-0.24.1}
+# cross 0.2.5: the newest release published on crates.io (this project installs
+# tools only from registries, so not a git revision); its images are tagged
+# 0.2.5 too, and cross/Cross.toml pins them to that tag, so tool and images
+# always match.
+CROSS_RS_VERSION=${CROSS_RS_VERSION:-0.2.5}
+CROSS_TOOLS=${CROSS_TOOLS:-$HOME/.cache/smolproxy-cross}
+ZIG_VENV=$CROSS_TOOLS/zig-$ZIG_VERSION
+
+prebuilt_std() {   # targets with a rustup std that rust-lld links on its own
+    case $1 in aarch64-unknown-linux-musl|x86_64-unknown-linux-musl) return 0 ;; esac
+    return 1
+}
+known_target() {
+    case $1 in
+        aarch64-unknown-linux-musl|x86_64-unknown-linux-musl|armv7-unknown-linux-musleabihf|\
+        arm-unknown-linux-musleabihf|mipsel-unknown-linux-musl) return 0 ;;
+    esac
+    return 1
+}
+env_name() { echo "$1" | tr 'a-z.-' 'A-Z__'; }   # CARGO_TARGET_<TRIPLE>_*
+
+# ---------- route ----------
+if [ "$CROSS_ROUTE" = auto ]; then
+    if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
+        CROSS_ROUTE=docker
+    else
+        CROSS_ROUTE=native
+    fi
+    say "route: $CROSS_ROUTE (auto: docker engine $( [ $CROSS_ROUTE = docker ] && echo answers || echo 'not reachable'); set CROSS_ROUTE=docker|native to choose)"
+else
+    say "route: $CROSS_ROUTE (CROSS_ROUTE)"
+fi
+case $CROSS_ROUTE in docker|native) ;; *) die "CROSS_ROUTE must be auto, docker or native";; esac
+
+# ---------- installers (idempotent, loud) ----------
+ensure_rustup_target() {
+    local tc=$1 t=$2
+    if rustup target list --toolchain "$tc" --installed | grep -qx "$t"; then return; fi
+    say "installing rust-std for $t ($tc): rustup target add"
+    rustup target add --toolchain "$tc" "$t" \
+        || die "rustup could not install the prebuilt std for $t; no network to the Rust dist server?"
+}
+ensure_nightly() {
+    if ! rustup run "$NIGHTLY" rustc --version >/dev/null 2>&1; then
+        say "installing toolchain $NIGHTLY (for -Zbuild-std)"
+        rustup toolchain install "$NIGHTLY" --profile minimal --component rust-src \
+            || die "rustup could not install $NIGHTLY"
+    fi
+    if ! rustup component list --toolchain "$NIGHTLY" --installed | grep -q '^rust-src'; then
+        say "installing rust-src for $NIGHTLY (std sources for -Zbuild-std)"
+        rustup component add --toolchain "$NIGHTLY" rust-src || die "rustup could not install rust-src"
+    fi
+}
+ensure_zig() {
+    if [ -x "$ZIG_VENV/bin/python3" ] && [ "$("$ZIG_VENV/bin/python3" -m ziglang version 2>/dev/null)" = "$ZIG_VERSION" ]; then
+        return
+    fi
+    say "installing zig $ZIG_VERSION (PyPI ziglang) into $ZIG_VENV"
+    command -v python3 >/dev/null || die "python3 is needed for the ziglang package"
+    if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c 'import ensurepip' 2>/dev/null; then
+        say "installing python3-venv (apt)"
+        { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq python3-venv; } \
+            || die "apt could not install python3-venv"
+    fi
+    rm -rf "$ZIG_VENV"
+    python3 -m venv "$ZIG_VENV" || die "python3 -m venv failed"
+    "$ZIG_VENV/bin/python3" -m pip install -q --disable-pip-version-check "ziglang==$ZIG_VERSION" \
+        || die "pip could not install ziglang==$ZIG_VERSION; no network to PyPI?"
+    [ "$("$ZIG_VENV/bin/python3" -m ziglang version)" = "$ZIG_VERSION" ] || die "zig from ziglang does not run"
+}
+ensure_zigbuild() {
+    if command -v cargo-zigbuild >/dev/null 2>&1 && cargo-zigbuild --version 2>/dev/null | grep -q " $ZIGBUILD_VERSION\$"; then
+        return
+    fi
+    say "installing cargo-zigbuild $ZIGBUILD_VERSION (crates.io; compiles for ~2 min)"
+    "$CARGO" install --locked --quiet cargo-zigbuild --version "$ZIGBUILD_VERSION" \
+        || die "cargo could not install cargo-zigbuild $ZIGBUILD_VERSION; no network to crates.io?"
+}
+ensure_cross() {
+    if command -v cross >/dev/null 2>&1 && cross --version 2>/dev/null | grep -q "cross $CROSS_RS_VERSION"; then
+        return
+    fi
+    say "installing cross $CROSS_RS_VERSION (crates.io)"
+    "$CARGO" install --locked --quiet cross --version "$CROSS_RS_VERSION" \
+        || die "cargo could not install cross $CROSS_RS_VERSION"
+}
+
+# ---------- build ----------
+build_native() {
+    local t=$1 E; E=$(env_name "$t")
+    if prebuilt_std "$t"; then
+        ensure_rustup_target "$(rustup show active-toolchain | cut -d' ' -f1)" "$t"
+        say "building $t: stable, prebuilt std, linker rust-lld"
+        env "CARGO_TARGET_${E}_LINKER=rust-lld" \
+            "$CARGO" build --locked --release --target "$t"
+    else
+        ensure_nightly
+        ensure_zig
+        ensure_zigbuild
+        say "building $t: $NIGHTLY -Zbuild-std=std,panic_abort, linker zig $ZIG_VERSION (cargo-zigbuild)"
+        # The "unable to open library directory .../rustlib/$t/lib" linker
+        # warning is expected: that directory only exists with a prebuilt std.
+        env "CARGO_ZIGBUILD_PYTHON_PATH=$ZIG_VENV/bin/python3" \
+            "CARGO_TARGET_${E}_RUSTFLAGS=-C link-self-contained=no" \
+            cargo "+$NIGHTLY" zigbuild --locked --release --target "$t" \
+            -Zbuild-std=std,panic_abort
+    fi
+}
+build_docker() {
+    local t=$1
+    ensure_cross
+    if [ "$t" != mipsel-unknown-linux-musl ]; then
+        say "building $t: cross $CROSS_RS_VERSION (docker), CROSS_CONFIG=cross/Cross.toml"
+        CROSS_CONFIG=cross/Cross.toml cross build --locked --release --target "$t"
+    else
+        ensure_nightly
+        say "building $t: cross $CROSS_RS_VERSION (docker) +$NIGHTLY build-std, CROSS_CONFIG=cross/Cross.toml"
+        CROSS_CONFIG=cross/Cross.toml cross "+$NIGHTLY" build --locked --release --target "$t"
+    fi
+}
+
+for t in "$@"; do
+    known_target "$t" || die "unknown target $t (see cross/README.md)"
+    case $t in mipsel-*) say "NOTE: $t is tier 3 in Rust: best effort, not part of cross-test";; esac
+    "build_$CROSS_ROUTE" "$t"
+    bin=${CARGO_TARGET_DIR:-target}/$t/release/smolproxy
+    [ -x "$bin" ] || die "build of $t produced no $bin"
+    say "built $bin ($(stat -c %s "$bin") bytes)"
+done
