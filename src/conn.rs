@@ -38,6 +38,9 @@ pub async fn serve(io: Async<TcpStream>, peer: SocketAddr, shared: Arc<Shared>, 
         let body = format!("{}\n", denied.message());
         let resp = http::simple_response(403, "", &body, true);
         let _ = write_all(&client.io, &resp, shared.config.head_timeout).await;
+        // Its request is unread: drain it, or the close could reset the
+        // connection before the client reads the page.
+        linger(&client).await;
         return;
     }
     let mut upstream: Option<Upstream> = None;

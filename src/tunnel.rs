@@ -282,7 +282,8 @@ async fn relay_by(
     let mut up = Dir::new(client, upstream, zero_copy);
     let mut down = Dir::new(upstream, client, zero_copy);
     let mut last = Instant::now();
-    let mut timer = Timer::after(idle.min(PIPE_LINGER));
+    // Nothing is held yet: the first wake-up is the idle timeout itself.
+    let mut timer = Timer::after(idle);
     let result = poll_fn(|cx| {
         loop {
             let moved = up.drive(cx)? | down.drive(cx)?;
