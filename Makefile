@@ -18,7 +18,7 @@ build:
 release:
 	$(CARGO) build --release
 
-## test: install what the tests need (curl, openssl), then run every test
+## test: install what the tests need (curl, openssl, wget, chromium), then run every test
 test: test-deps
 	$(CARGO) test --all-targets
 
@@ -28,6 +28,7 @@ test-deps:
 	command -v curl >/dev/null    || missing="$$missing curl"; \
 	command -v openssl >/dev/null || missing="$$missing openssl"; \
 	command -v wget >/dev/null    || missing="$$missing wget"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$missing; \

@@ -4,9 +4,7 @@
 //! curl and openssl when they are missing; here a missing tool fails loudly.
 mod common;
 
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
 fn curl(proxy: &common::Proxy, args: &[&str]) -> (i32, Vec<u8>, String) {
     let out = Command::new("curl")
@@ -77,74 +75,9 @@ fn curl_large_post_streams_through() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-struct TlsOrigin {
-    child: Child,
-    port: u16,
-    cert: std::path::PathBuf,
-}
-
-impl Drop for TlsOrigin {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn tls_origin() -> TlsOrigin {
-    let dir = std::env::temp_dir().join(format!("smolproxy-tls-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    let ok = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=localhost",
-        ])
-        .args(["-addext", "subjectAltName=DNS:localhost"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stderr(Stdio::null())
-        .status()
-        .expect("openssl must be installed (make test installs it)");
-    assert!(ok.success());
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let child = Command::new("openssl")
-        .args([
-            "s_server",
-            "-accept",
-            &format!("127.0.0.1:{port}"),
-            "-www",
-            "-quiet",
-        ])
-        .arg("-cert")
-        .arg(&cert)
-        .arg("-key")
-        .arg(&key)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    assert!(common::eventually(Duration::from_secs(10), || {
-        TcpStream::connect(("127.0.0.1", port)).is_ok()
-    }));
-    TlsOrigin { child, port, cert }
-}
-
 #[test]
 fn curl_https_through_connect() {
-    let tls = tls_origin();
+    let tls = common::tls_origin();
     let proxy = common::start();
     let url = format!("https://localhost:{}/", tls.port);
     let (code, out, err) = curl(&proxy, &["--cacert", &tls.cert.display().to_string(), &url]);
