@@ -88,21 +88,10 @@ pub const DEFAULT_ALLOWED: &[&str] = &[
     "fe80::/10",
 ];
 
-/// Upstream addresses `--deny-private-targets` refuses: the client
-/// defaults above (loopback, RFC 1918, link-local, CGNAT, ULA) plus
+/// Upstream addresses `--deny-private-targets` refuses besides
+/// [`DEFAULT_ALLOWED`] (loopback, RFC 1918, link-local, CGNAT, ULA):
 /// 0.0.0.0/8, "this network" (RFC 791 §3.2; Linux routes it to the host).
-pub const PRIVATE_TARGETS: &[&str] = &[
-    "127.0.0.0/8",
-    "10.0.0.0/8",
-    "172.16.0.0/12",
-    "192.168.0.0/16",
-    "169.254.0.0/16",
-    "100.64.0.0/10",
-    "0.0.0.0/8",
-    "::1/128",
-    "fc00::/7",
-    "fe80::/10",
-];
+pub const MORE_PRIVATE_TARGETS: &[&str] = &["0.0.0.0/8"];
 
 /// Ports CONNECT may reach by default: HTTPS only, as tinyproxy advises,
 /// so the proxy cannot be used to reach mail or other services.
@@ -167,7 +156,7 @@ pub struct PolicyConfig {
     pub allow_lists: Vec<PathBuf>,
     /// `--default-deny`: only allowed domains may be reached.
     pub default_deny: bool,
-    /// `--deny-private-targets`: refuse [`PRIVATE_TARGETS`] upstream.
+    /// `--deny-private-targets`: refuse private addresses upstream ([`DEFAULT_ALLOWED`], [`MORE_PRIVATE_TARGETS`]).
     pub deny_private_targets: bool,
 }
 
@@ -348,7 +337,9 @@ impl Policy {
             auth,
             filter,
             private_targets: if c.deny_private_targets {
-                cidrs(PRIVATE_TARGETS)
+                let mut v = cidrs(DEFAULT_ALLOWED);
+                v.extend(cidrs(MORE_PRIVATE_TARGETS));
+                v
             } else {
                 Vec::new()
             },
@@ -399,7 +390,7 @@ impl Policy {
 
     /// May the proxy connect to `addr`? Never to 0.0.0.0 or :: (which reach
     /// the local host), nor to one of its own listening sockets (a loop),
-    /// nor, with `--deny-private-targets`, to [`PRIVATE_TARGETS`]. Asked
+    /// nor, with `--deny-private-targets`, to private addresses. Asked
     /// for every resolved address, just before connecting.
     pub fn check_target(&self, addr: SocketAddr, own: &[SocketAddr]) -> Result<(), Denied> {
         let ip = canonical(addr.ip());

@@ -3,12 +3,12 @@
 //! exit 0 on SIGTERM and SIGINT.
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufReader, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_smolproxy");
+use common::bin::{BIN, spawn};
 
 fn run(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(BIN).args(args).output().unwrap();
@@ -88,63 +88,16 @@ fn busy_port_exits_1() {
     assert!(err.contains(&format!("cannot listen on {addr}")), "{err}");
 }
 
-struct Running {
-    child: Child,
-    lines: std::sync::mpsc::Receiver<String>,
-    addr: String,
-}
-
-fn spawn(extra: &[&str]) -> Running {
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let addr = format!("127.0.0.1:{port}");
-    let mut child = Command::new(BIN)
-        .args(["--listen", &addr])
-        .args(extra)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (tx, lines) = std::sync::mpsc::channel();
-    let err = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(err).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let r = Running { child, lines, addr };
-    r.wait_for(&format!("INFO  listening on {}", r.addr));
-    r.wait_for("ready");
-    r
-}
-
-impl Running {
-    fn wait_for(&self, word: &str) -> String {
-        loop {
-            let line = self
-                .lines
-                .recv_timeout(Duration::from_secs(10))
-                .unwrap_or_else(|_| panic!("no log line with {word:?}"));
-            if line.contains(word) {
-                return line;
-            }
-        }
-    }
-
-    fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .args([sig, &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(ok.success());
-    }
-}
-
 #[test]
 fn start_up_access_lines_and_sigterm() {
     let origin = common::Origin::echo();
-    let mut p = spawn(&[]);
+    let mut p = spawn(&[], &[]);
+    let listening = format!("INFO  listening on {}", p.addr);
+    assert!(
+        p.seen.iter().any(|l| l.contains(&listening)),
+        "{:?}",
+        p.seen
+    );
     let mut s = TcpStream::connect(&p.addr).unwrap();
     s.write_all(&common::get(&origin.url("/logged?x=1")))
         .unwrap();
@@ -194,7 +147,7 @@ fn startup_line_names_the_address_and_sigint_exits_0() {
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
     assert!(err.is_empty(), "{err}");
 
-    let mut p = spawn(&[]);
+    let mut p = spawn(&[], &[]);
     p.signal("-INT");
     let status = p.child.wait().unwrap();
     assert_eq!(status.code(), Some(0));

@@ -5,14 +5,12 @@
 //! keeping open connections and, when a list fails to load, the old rules.
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
+use common::bin::{BIN, EnvRemove, spawn};
+
+use std::io::{BufReader, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::Receiver;
-use std::time::Duration;
-
-const BIN: &str = env!("CARGO_BIN_EXE_smolproxy");
+use std::process::Command;
 
 fn temp(name: &str, contents: &str) -> PathBuf {
     let p = std::env::temp_dir().join(format!("smolproxy-cli-{}-{name}", std::process::id()));
@@ -33,20 +31,6 @@ fn run(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
-}
-
-trait EnvRemove {
-    fn env_remove_if_absent(&mut self, env: &[(&str, &str)]) -> &mut Self;
-}
-
-impl EnvRemove for Command {
-    /// Never inherit a `SMOLPROXY_AUTH` the test did not set.
-    fn env_remove_if_absent(&mut self, env: &[(&str, &str)]) -> &mut Self {
-        if !env.iter().any(|(k, _)| *k == "SMOLPROXY_AUTH") {
-            self.env_remove("SMOLPROXY_AUTH");
-        }
-        self
-    }
 }
 
 #[test]
@@ -107,93 +91,6 @@ fn bad_policy_input_exits_2_with_a_clear_message() {
         "{err}"
     );
     let _ = std::fs::remove_file(bad_users);
-}
-
-struct Running {
-    child: Child,
-    lines: Receiver<String>,
-    seen: Vec<String>,
-    addr: String,
-}
-
-fn spawn(args: &[&str], env: &[(&str, &str)]) -> Running {
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let addr = format!("127.0.0.1:{port}");
-    let mut child = Command::new(BIN)
-        .args(["--listen", &addr])
-        .args(args)
-        .envs(env.iter().copied())
-        .env_remove_if_absent(env)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (tx, lines) = std::sync::mpsc::channel();
-    let err = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(err).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let mut r = Running {
-        child,
-        lines,
-        seen: Vec::new(),
-        addr,
-    };
-    r.wait_for("ready");
-    r
-}
-
-impl Running {
-    fn wait_for(&mut self, word: &str) -> String {
-        loop {
-            let line = self
-                .lines
-                .recv_timeout(Duration::from_secs(10))
-                .unwrap_or_else(|_| panic!("no log line with {word:?} in {:#?}", self.seen));
-            self.seen.push(line.clone());
-            if line.contains(word) {
-                return line;
-            }
-        }
-    }
-
-    fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .args([sig, &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(ok.success());
-    }
-
-    fn send(&self, req: &[u8]) -> common::Response {
-        let mut s = TcpStream::connect(&self.addr).unwrap();
-        s.set_read_timeout(Some(common::IO_WAIT)).unwrap();
-        s.write_all(req).unwrap();
-        common::read_response(&mut BufReader::new(s), false).unwrap()
-    }
-
-    /// Stop it and return every line it logged.
-    fn stop(mut self) -> String {
-        self.signal("-TERM");
-        self.wait_for("stopped");
-        assert_eq!(self.child.wait().unwrap().code(), Some(0));
-        let rest: Vec<String> = self.lines.try_iter().collect();
-        self.seen.extend(rest);
-        self.seen.join("\n")
-    }
-}
-
-impl Drop for Running {
-    /// A failed test must not leave the proxy running.
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn get_with(url: &str, extra: &str) -> Vec<u8> {

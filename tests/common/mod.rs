@@ -4,6 +4,8 @@
 //! independently of the proxy's own parser), and raw-socket client helpers.
 #![allow(dead_code)]
 
+pub mod bin;
+
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
