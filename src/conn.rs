@@ -64,11 +64,19 @@ pub async fn serve(io: Async<TcpStream>, peer: SocketAddr, shared: Arc<Shared>, 
             Ok(Ok(Some(h))) => h,
             Ok(Ok(None)) => break,
             Ok(Err(e)) => {
-                Box::pin(fail(&shared, &client, None, &Error::Head(e), start)).await;
+                Box::pin(fail(&shared, &client, None, None, &Error::Head(e), start)).await;
                 break;
             }
             Err(e) if e.kind() == io::ErrorKind::TimedOut => {
-                Box::pin(fail(&shared, &client, None, &Error::HeadTimeout, start)).await;
+                Box::pin(fail(
+                    &shared,
+                    &client,
+                    None,
+                    None,
+                    &Error::HeadTimeout,
+                    start,
+                ))
+                .await;
                 break;
             }
             Err(e) => {
@@ -76,9 +84,11 @@ pub async fn serve(io: Async<TcpStream>, peer: SocketAddr, shared: Arc<Shared>, 
                 break;
             }
         };
-        let (outcome, user) = match handle(&shared, &mut client, &mut upstream, &head).await {
-            Ok(Next::Done(o, user)) => (o, user),
-            Ok(Next::Tunnel(up, early, user)) => {
+        // Set by `handle` once the client has authenticated.
+        let mut user: Option<String> = None;
+        let outcome = match handle(&shared, &mut client, &mut upstream, &head, &mut user).await {
+            Ok(Next::Done(o)) => o,
+            Ok(Next::Tunnel(up, early)) => {
                 // A tunnel lives on as a small task of its own, and this
                 // connection's larger state is freed.
                 let t = Tunnel {
@@ -97,7 +107,15 @@ pub async fn serve(io: Async<TcpStream>, peer: SocketAddr, shared: Arc<Shared>, 
                 return;
             }
             Err(e) => {
-                Box::pin(fail(&shared, &client, Some(&head), &e, start)).await;
+                Box::pin(fail(
+                    &shared,
+                    &client,
+                    Some(&head),
+                    user.as_deref(),
+                    &e,
+                    start,
+                ))
+                .await;
                 break;
             }
         };
@@ -141,7 +159,14 @@ async fn wait_for_request(shared: &Shared, client: &mut Client, first: bool) -> 
 }
 
 /// Answer `e` (when a response can still be sent) and log it.
-async fn fail(shared: &Shared, client: &Client, head: Option<&Head>, e: &Error, start: Instant) {
+async fn fail(
+    shared: &Shared,
+    client: &Client,
+    head: Option<&Head>,
+    user: Option<&str>,
+    e: &Error,
+    start: Instant,
+) {
     let msg = e.message();
     let status = e.status();
     if let Some(status) = status {
@@ -158,6 +183,7 @@ async fn fail(shared: &Shared, client: &Client, head: Option<&Head>, e: &Error, 
         method: head.map_or("-", |h| h.method.as_str()),
         target: head.map_or("-", |h| h.target.as_str()),
         status: status.unwrap_or(0),
+        user,
         note: Some(&msg),
         ..Access::default()
     };
@@ -195,12 +221,11 @@ async fn linger(client: &Client) {
 
 /// What a request led to.
 enum Next {
-    /// It was answered: its outcome and the authenticated user, if any.
-    Done(Outcome, Option<String>),
+    /// It was answered: its outcome.
+    Done(Outcome),
     /// A CONNECT tunnel is open to this upstream (with this many early
-    /// client bytes already sent, for this authenticated user): relay
-    /// from here on.
-    Tunnel(Async<TcpStream>, u64, Option<String>),
+    /// client bytes already sent): relay from here on.
+    Tunnel(Async<TcpStream>, u64),
 }
 
 /// An open tunnel and what its access line needs.
@@ -238,25 +263,22 @@ async fn handle(
     client: &mut Client,
     upstream: &mut Option<Upstream>,
     head: &Head,
+    user: &mut Option<String>,
 ) -> Result<Next, Error> {
     let target = http::parse_target(&head.method, &head.target).map_err(Error::Target)?;
     check_host_fields(head)?;
     if http::max_forwards(head) == Some(0) {
         // RFC 9110 §7.6.2: the last hop a TRACE or OPTIONS may take.
-        return Ok(Next::Done(
-            Box::pin(last_hop(shared, client, head)).await?,
-            None,
-        ));
+        return Ok(Next::Done(Box::pin(last_hop(shared, client, head)).await?));
     }
     let policy = shared.policy();
     // Order: who (407), then where (domain rules, 403), then the CONNECT
     // port — all before any DNS lookup or connection.
-    let user = match &target {
-        Target::Connect(_) | Target::Http { .. } => policy
+    if let Target::Connect(_) | Target::Http { .. } = &target {
+        *user = policy
             .authenticate(head.values("proxy-authorization"))
-            .map_err(Error::ProxyAuth)?,
-        _ => None,
-    };
+            .map_err(Error::ProxyAuth)?;
+    }
     match target {
         Target::Connect(authority) => {
             policy.check_host(&authority.host).map_err(Error::Denied)?;
@@ -266,7 +288,7 @@ async fn handle(
             drop(policy);
             // Boxed: the set-up's state is only needed briefly.
             let (up, early) = Box::pin(open_tunnel(shared, client, &authority)).await?;
-            Ok(Next::Tunnel(up, early, user))
+            Ok(Next::Tunnel(up, early))
         }
         Target::Http {
             authority,
@@ -287,7 +309,7 @@ async fn handle(
                 &path,
             ))
             .await?;
-            Ok(Next::Done(o, user))
+            Ok(Next::Done(o))
         }
         Target::Https => Err(Error::NotImplemented(
             "https:// URLs must be sent through a CONNECT tunnel (set this proxy for HTTPS too)",
@@ -297,7 +319,6 @@ async fn handle(
         )),
         Target::Origin(_) | Target::Asterisk => Ok(Next::Done(
             Box::pin(status_page(shared, client, head)).await?,
-            None,
         )),
     }
 }

@@ -121,6 +121,11 @@ fn log_names_the_user_and_never_the_secret() {
     assert_eq!(r.status, 407);
     let line = p.wait_for("/nope 407 ");
     assert!(line.contains(" 407 ") && line.contains("user=-"), "{line}");
+    // A request that passed authentication and then failed names its user.
+    let r = p.send(&get_with("http://127.0.0.1:1/refused", &ok));
+    assert_eq!(r.status, 502);
+    let line = p.wait_for("/refused 502 ");
+    assert!(line.contains("user=alice"), "{line}");
     // A tunnel's access line names the user too.
     let tunnel = format!("CONNECT {0} HTTP/1.1\r\nHost: {0}\r\n{ok}\r\n", origin.addr);
     let mut s = TcpStream::connect(&p.addr).unwrap();
