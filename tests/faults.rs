@@ -178,6 +178,27 @@ fn with_other_client<T: Send + 'static>(env: &Env, f: impl FnOnce() -> T + Send 
     t.join().expect("faulty client thread")
 }
 
+/// One faulty exchange, checked as every fault is: the status the client
+/// gets, an access line naming it, another client served meanwhile, and
+/// no descriptor or task left behind.
+fn expect_answer(env: &Env, req: Vec<u8>, status: u16, words: &[&str]) {
+    let base = open_fds();
+    let env_addr = env.addr;
+    let (p, got) = with_other_client(env, move || {
+        let mut s = TcpStream::connect(env_addr).unwrap();
+        s.set_read_timeout(Some(common::IO_WAIT)).unwrap();
+        let p = peer(&s);
+        s.write_all(&req).unwrap();
+        (p, harden::read_to_close(&mut s).unwrap())
+    });
+    assert_eq!(status_of(&got), status, "{}", String::from_utf8_lossy(&got));
+    let code = format!(" {status} ");
+    let mut parts = vec![p.as_str(), code.as_str()];
+    parts.extend_from_slice(words);
+    assert!(logged(&parts), "{}", dump_log());
+    env.settle(base);
+}
+
 // ------------------------------------------------------------ origin faults
 
 #[test]
@@ -221,16 +242,12 @@ fn origin_closes_before_the_head() {
     let origin = Origin::raw(|mut s, _| {
         read_head_only(&mut s);
     });
-    let base = open_fds();
-    let (p, got) = exchange(&env, &get_req(origin.addr, "/"));
-    assert_eq!(status_of(&got), 502, "{}", String::from_utf8_lossy(&got));
-    assert!(
-        logged(&[&p, " 502 ", "without a response"]),
-        "{}",
-        dump_log()
+    expect_answer(
+        &env,
+        get_req(origin.addr, "/"),
+        502,
+        &["without a response"],
     );
-    env.other_client_ok();
-    env.settle(base);
 }
 
 #[test]
@@ -240,16 +257,12 @@ fn origin_closes_mid_head() {
         read_head_only(&mut s);
         let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Le");
     });
-    let base = open_fds();
-    let (p, got) = exchange(&env, &get_req(origin.addr, "/"));
-    assert_eq!(status_of(&got), 502, "{}", String::from_utf8_lossy(&got));
-    assert!(
-        logged(&[&p, " 502 ", "without a response"]),
-        "{}",
-        dump_log()
+    expect_answer(
+        &env,
+        get_req(origin.addr, "/"),
+        502,
+        &["without a response"],
     );
-    env.other_client_ok();
-    env.settle(base);
 }
 
 #[test]
@@ -260,12 +273,7 @@ fn origin_half_closes_before_answering() {
         let _ = s.shutdown(Shutdown::Write);
         drain(&mut s);
     });
-    let base = open_fds();
-    let (p, got) = exchange(&env, &get_req(origin.addr, "/"));
-    assert_eq!(status_of(&got), 502, "{}", String::from_utf8_lossy(&got));
-    assert!(logged(&[&p, " 502 "]), "{}", dump_log());
-    env.other_client_ok();
-    env.settle(base);
+    expect_answer(&env, get_req(origin.addr, "/"), 502, &[]);
 }
 
 #[test]
@@ -333,19 +341,7 @@ fn origin_accepts_and_never_answers() {
         read_head_only(&mut s);
         drain(&mut s);
     });
-    let base = open_fds();
-    let a = origin.addr;
-    let env_addr = env.addr;
-    let (p, got) = with_other_client(&env, move || {
-        let mut s = TcpStream::connect(env_addr).unwrap();
-        s.set_read_timeout(Some(common::IO_WAIT)).unwrap();
-        let p = peer(&s);
-        s.write_all(&get_req(a, "/")).unwrap();
-        (p, harden::read_to_close(&mut s).unwrap())
-    });
-    assert_eq!(status_of(&got), 504, "{}", String::from_utf8_lossy(&got));
-    assert!(logged(&[&p, " 504 ", "no response"]), "{}", dump_log());
-    env.settle(base);
+    expect_answer(&env, get_req(origin.addr, "/"), 504, &["no response"]);
 }
 
 #[test]
@@ -450,41 +446,15 @@ fn client_vanishes_mid_download() {
 #[test]
 fn dns_failure_gets_502() {
     let env = Env::new(config());
-    let base = open_fds();
-    let (p, got) = exchange(
-        &env,
-        b"GET http://nx.test/ HTTP/1.1\r\nHost: nx.test\r\n\r\n",
-    );
-    assert_eq!(status_of(&got), 502, "{}", String::from_utf8_lossy(&got));
-    assert!(
-        logged(&[&p, " 502 ", "could not resolve host nx.test"]),
-        "{}",
-        dump_log()
-    );
-    env.other_client_ok();
-    env.settle(base);
+    let req = b"GET http://nx.test/ HTTP/1.1\r\nHost: nx.test\r\n\r\n".to_vec();
+    expect_answer(&env, req, 502, &["could not resolve host nx.test"]);
 }
 
 #[test]
 fn dns_that_never_answers_gets_504() {
     let env = Env::new(config());
-    let base = open_fds();
-    let env_addr = env.addr;
-    let (p, got) = with_other_client(&env, move || {
-        let mut s = TcpStream::connect(env_addr).unwrap();
-        s.set_read_timeout(Some(common::IO_WAIT)).unwrap();
-        let p = peer(&s);
-        s.write_all(b"GET http://slow.test/ HTTP/1.1\r\nHost: slow.test\r\n\r\n")
-            .unwrap();
-        (p, harden::read_to_close(&mut s).unwrap())
-    });
-    assert_eq!(status_of(&got), 504, "{}", String::from_utf8_lossy(&got));
-    assert!(
-        logged(&[&p, " 504 ", "DNS lookup for slow.test timed out"]),
-        "{}",
-        dump_log()
-    );
-    env.settle(base);
+    let req = b"GET http://slow.test/ HTTP/1.1\r\nHost: slow.test\r\n\r\n".to_vec();
+    expect_answer(&env, req, 504, &["DNS lookup for slow.test timed out"]);
 }
 
 #[test]
@@ -494,16 +464,7 @@ fn connection_refused_gets_502() {
         .unwrap()
         .local_addr()
         .unwrap();
-    let base = open_fds();
-    let (p, got) = exchange(&env, &get_req(closed, "/"));
-    assert_eq!(status_of(&got), 502, "{}", String::from_utf8_lossy(&got));
-    assert!(
-        logged(&[&p, " 502 ", "connection refused"]),
-        "{}",
-        dump_log()
-    );
-    env.other_client_ok();
-    env.settle(base);
+    expect_answer(&env, get_req(closed, "/"), 502, &["connection refused"]);
 }
 
 /// A listener whose accept queue is full: further SYNs are dropped, so a
