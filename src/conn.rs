@@ -15,9 +15,10 @@ use smol::Async;
 use crate::buffer::{Buffer, timed, write_all};
 use crate::error::Error;
 use crate::forward::{Client, Outcome, Upstream};
-use crate::http::{self, Head, Target};
+use crate::http::{self, Head};
 use crate::logger::{self, Access, Throttle};
 use crate::server::{Shared, Slot};
+use crate::target::{self, Target};
 
 static REFUSED_LOG: Throttle = Throttle::new();
 
@@ -265,7 +266,7 @@ async fn handle(
     head: &Head,
     user: &mut Option<String>,
 ) -> Result<Next, Error> {
-    let target = http::parse_target(&head.method, &head.target).map_err(Error::Target)?;
+    let target = target::parse_target(&head.method, &head.target).map_err(Error::Target)?;
     check_host_fields(head)?;
     if http::max_forwards(head) == Some(0) {
         // RFC 9110 §7.6.2: the last hop a TRACE or OPTIONS may take.
@@ -340,7 +341,7 @@ fn check_host_fields(head: &Head) -> Result<(), Error> {
 async fn open_tunnel(
     shared: &Shared,
     client: &mut Client,
-    authority: &http::Authority,
+    authority: &target::Authority,
 ) -> Result<(Async<TcpStream>, u64), Error> {
     let cfg = &shared.config;
     let addrs = crate::upstream::resolve(authority, &shared.resolver, cfg.connect_timeout).await?;

@@ -7,8 +7,9 @@ use std::net::SocketAddr;
 
 use crate::auth::AuthError;
 use crate::chunked::ChunkError;
-use crate::http::{FramingError, HeadError, TargetError};
+use crate::http::{FramingError, HeadError};
 use crate::policy::Denied;
+use crate::target::TargetError;
 
 /// Everything that can end an exchange early.
 #[derive(Debug)]

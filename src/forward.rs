@@ -18,8 +18,9 @@ use smol::Async;
 use crate::buffer::{Buffer, READ_CHUNK, timed, write_all};
 use crate::chunked::{ChunkError, Decoder, Piece};
 use crate::error::Error;
-use crate::http::{self, Authority, Body, Head, HeadError};
+use crate::http::{self, Body, Head, HeadError};
 use crate::server::Shared;
+use crate::target::Authority;
 
 /// The client side of a connection: socket plus bytes read but not used.
 pub struct Client {

@@ -28,6 +28,8 @@ pub mod logger;
 pub mod policy;
 /// Executor threads, accept loops, client cap, graceful shutdown.
 pub mod server;
+/// Request-target forms and authorities.
+pub mod target;
 /// Byte relay for CONNECT and upgrades, with half-close.
 pub mod tunnel;
 /// DNS on a bounded thread pool, connect with timeouts.

@@ -14,8 +14,8 @@ use smol::Async;
 
 use crate::buffer::timed;
 use crate::error::Error;
-use crate::http::Authority;
 use crate::policy::Policy;
+use crate::target::Authority;
 
 /// A future resolving a host and port to addresses.
 pub type Lookup = Pin<Box<dyn Future<Output = io::Result<Vec<SocketAddr>>> + Send>>;

@@ -6,9 +6,10 @@
 
 use libfuzzer_sys::fuzz_target;
 use smolproxy::http::{
-    Body, HeadError, MAX_FIELDS, MAX_HEAD_BYTES, MAX_TARGET_BYTES, RequestOut, Target, keeps_alive,
-    parse_request, parse_target, request_body, write_request,
+    Body, HeadError, MAX_FIELDS, MAX_HEAD_BYTES, MAX_TARGET_BYTES, RequestOut, keeps_alive,
+    parse_request, request_body, write_request,
 };
+use smolproxy::target::{Target, parse_target};
 
 fn tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
