@@ -12,6 +12,7 @@ use std::time::Instant;
 use futures_lite::FutureExt;
 use smol::Async;
 
+use crate::auth::AuthError;
 use crate::buffer::{Buffer, timed, write_all};
 use crate::error::Error;
 use crate::forward::{Client, Outcome, Upstream};
@@ -21,6 +22,9 @@ use crate::server::{Shared, Slot};
 use crate::target::{self, Target};
 
 static REFUSED_LOG: Throttle = Throttle::new();
+
+/// Pause before answering wrong proxy credentials with 407.
+pub const AUTH_FAIL_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Serve one client connection until it closes, errs or idles out.
 pub async fn serve(io: Async<TcpStream>, peer: SocketAddr, shared: Arc<Shared>, slot: Slot) {
@@ -276,9 +280,18 @@ async fn handle(
     // Order: who (407), then where (domain rules, 403), then the CONNECT
     // port — all before any DNS lookup or connection.
     if let Target::Connect(_) | Target::Http { .. } = &target {
-        *user = policy
-            .authenticate(head.values("proxy-authorization"))
-            .map_err(Error::ProxyAuth)?;
+        match policy.authenticate(head.values("proxy-authorization")) {
+            Ok(u) => *user = u,
+            Err(e) => {
+                if e != AuthError::Missing {
+                    // Wrong credentials wait before the answer, as login
+                    // programs do, so guessing is slow; the first
+                    // challenge (no credentials yet) does not.
+                    smol::Timer::after(AUTH_FAIL_DELAY).await;
+                }
+                return Err(Error::ProxyAuth(e));
+            }
+        }
     }
     match target {
         Target::Connect(authority) => {

@@ -266,11 +266,20 @@ fn auth_missing_or_wrong_gets_407_with_challenge() {
     let (p, _f) = auth_proxy();
     let port = origin.addr.port();
     for extra in ["", WRONG, BOB_CUT, "Proxy-Authorization: Bearer abc\r\n"] {
+        let start = std::time::Instant::now();
         assert_407(&send_to(p.addr, &get_req(&origin.url("/"), extra)));
         assert_407(&send_to(
             p.addr,
             &connect_req(&format!("localhost:{port}"), extra),
         ));
+        // Wrong credentials are answered only after a pause (guessing is
+        // slow); the first challenge, without credentials, at once.
+        let waited = start.elapsed();
+        if extra.is_empty() {
+            assert!(waited < smolproxy::conn::AUTH_FAIL_DELAY, "{waited:?}");
+        } else {
+            assert!(waited >= 2 * smolproxy::conn::AUTH_FAIL_DELAY, "{waited:?}");
+        }
     }
     let twice = format!("{ALICE}{ALICE}");
     assert_407(&send_to(p.addr, &get_req(&origin.url("/"), &twice)));
