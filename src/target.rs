@@ -62,9 +62,9 @@ fn valid_reg_name(h: &str) -> bool {
 /// port is absent (or empty, RFC 3986 §3.2.3); CONNECT passes None.
 pub fn parse_authority(s: &str, default_port: Option<u16>) -> Result<Authority, TargetError> {
     let (host, port) = if let Some(rest) = s.strip_prefix('[') {
-        let close = rest.find(']').ok_or(TargetError("unclosed IPv6 literal"))?;
-        let (lit, after) = rest.split_at(close);
-        let after = &after[1..];
+        let (lit, after) = rest
+            .split_once(']')
+            .ok_or(TargetError("unclosed IPv6 literal"))?;
         if lit.parse::<std::net::Ipv6Addr>().is_err() {
             return Err(TargetError("invalid IPv6 literal"));
         }
