@@ -7,7 +7,7 @@
 
 use std::time::Instant;
 
-use smolproxy::filter::{DomainSet, Filter, add_list};
+use smolproxy::policy::filter::{DomainSet, Filter, add_list};
 
 /// Domains in the generated list unless another count is given.
 const DEFAULT_DOMAINS: usize = 300_000;

@@ -1,14 +1,17 @@
-//! The per-connection read buffer and the timed I/O helpers every other
-//! module uses: no read or write in the proxy waits without a limit, and no
-//! buffer grows past the limit its caller names.
+//! The per-connection read buffer, reading one message head into it, and
+//! the timed I/O helpers every other module uses: no read or write in the
+//! proxy waits without a limit, and no buffer grows past the limit its
+//! caller names.
 
 use std::future::Future;
 use std::io;
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 use futures_lite::{AsyncReadExt, AsyncWriteExt, FutureExt};
 use smol::{Async, Timer};
+
+use crate::http::head::{self, Head, HeadError, ParseHead};
 
 /// Size of each read while streaming a body: large enough to move a bulk
 /// transfer in few syscalls, small enough for thousands of connections.
@@ -33,6 +36,83 @@ pub async fn write_all(io: &Async<TcpStream>, bytes: &[u8], d: Duration) -> io::
         w.write_all(bytes).await
     })
     .await
+}
+
+/// The client side of a connection: socket plus bytes read but not used.
+pub(crate) struct Client {
+    /// The socket.
+    pub(crate) io: Async<TcpStream>,
+    /// Received bytes not yet consumed (pipelined requests, body bytes).
+    pub(crate) buf: Buffer,
+    /// Where the client connects from.
+    pub(crate) peer: SocketAddr,
+}
+
+/// What reading a head gave.
+#[derive(Debug)]
+pub(crate) enum HeadRead {
+    /// A complete head; its bytes are consumed from the buffer.
+    Head(Head),
+    /// The stream ended cleanly before any byte of a head.
+    Closed,
+    /// The bytes are not an acceptable head (or exceed a limit).
+    Bad(HeadError),
+    /// The whole head did not arrive within the limit.
+    TimedOut,
+    /// The stream failed, or ended in the middle of a head.
+    Broken(io::Error),
+}
+
+/// Read one head from `buf`/`io` with `parse`, within `limit` overall.
+pub(crate) async fn read_head(
+    buf: &mut Buffer,
+    io: &Async<TcpStream>,
+    parse: ParseHead,
+    limit: Duration,
+) -> HeadRead {
+    let read = async {
+        let mut check = !buf.is_empty();
+        let mut seen_lf = buf.filled().contains(&b'\n');
+        loop {
+            // A head can only complete at a LF: parse again only when new
+            // bytes brought one, so a slow drip costs no quadratic work.
+            if check {
+                match parse(buf.filled()) {
+                    Ok(Some((h, n))) => {
+                        buf.consume(n);
+                        return Ok(HeadRead::Head(h));
+                    }
+                    Ok(None) => {}
+                    Err(e) => return Ok(HeadRead::Bad(e)),
+                }
+            }
+            let had = buf.filled().len();
+            match buf.fill(io, head::MAX_HEAD_BYTES, limit).await {
+                Ok(0) if had == 0 => return Ok(HeadRead::Closed),
+                Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::OutOfMemory => {
+                    // Full without a complete head: let the parser say
+                    // which limit it is (414 or 431).
+                    let e = parse(buf.filled()).err().unwrap_or(HeadError::TooLarge);
+                    return Ok(HeadRead::Bad(e));
+                }
+                Err(e) => return Err(e),
+            }
+            let new_lf = buf
+                .filled()
+                .get(had..)
+                .is_some_and(|new| new.contains(&b'\n'));
+            // A first line longer than any valid one is refused at once.
+            check = new_lf || (!seen_lf && buf.filled().len() > head::MAX_TARGET_BYTES + 64);
+            seen_lf |= new_lf;
+        }
+    };
+    match timed(limit, read).await {
+        Ok(r) => r,
+        Err(e) if e.kind() == io::ErrorKind::TimedOut => HeadRead::TimedOut,
+        Err(e) => HeadRead::Broken(e),
+    }
 }
 
 /// A growable read buffer holding bytes received but not yet used.

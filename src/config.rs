@@ -1,13 +1,15 @@
 //! The proxy's configuration: the [`Config`] struct, its documented
 //! defaults (every limit and timeout is named here), command-line parsing
 //! with pico-args, and the `--help` text. Parsing is pure: it takes the
-//! argument list and returns a value or a [`UsageError`].
+//! argument list and returns a value or a [`ConfigError`].
 
 use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::policy::PolicyConfig;
+use crate::policy::acl::Cidr;
+use crate::policy::ports::ConnectPorts;
 
 /// Where the proxy listens when no `--listen` is given: loopback only, so a
 /// fresh start never exposes anything to the network.
@@ -34,6 +36,10 @@ pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(120);
 pub const DEFAULT_TUNNEL_IDLE_TIMEOUT: Duration = Duration::from_secs(600);
 /// On SIGINT/SIGTERM, how long in-flight exchanges get to finish.
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Pause before answering wrong proxy credentials with 407, as login
+/// programs do, so guessing passwords is slow. The first challenge (no
+/// credentials sent yet) is answered at once.
+pub const AUTH_FAIL_DELAY: Duration = Duration::from_secs(1);
 
 /// Everything the server needs to run.
 #[derive(Debug, Clone)]
@@ -58,6 +64,8 @@ pub struct Config {
     pub tunnel_idle_timeout: Duration,
     /// See [`DEFAULT_DRAIN_TIMEOUT`].
     pub drain_timeout: Duration,
+    /// See [`AUTH_FAIL_DELAY`] (a field so tests can shorten it).
+    pub auth_fail_delay: Duration,
     /// Add `Via: 1.1 smolproxy` to forwarded messages.
     pub via: bool,
     /// Log verbosity.
@@ -80,6 +88,7 @@ impl Default for Config {
             read_timeout: DEFAULT_READ_TIMEOUT,
             tunnel_idle_timeout: DEFAULT_TUNNEL_IDLE_TIMEOUT,
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+            auth_fail_delay: AUTH_FAIL_DELAY,
             via: true,
             log_level: log::LevelFilter::Info,
             policy: PolicyConfig::default(),
@@ -100,13 +109,26 @@ pub enum Command {
 
 /// A mistake on the command line: printed as one line, exit code 2.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UsageError(pub String);
+pub enum ConfigError {
+    /// A flag was given without its value.
+    MissingValue(String),
+    /// A flag's value was refused: the message names the flag and a fix.
+    BadValue(String),
+    /// An argument that no flag takes.
+    Unknown(String),
+}
 
-impl std::fmt::Display for UsageError {
+impl std::fmt::Display for ConfigError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        match self {
+            ConfigError::MissingValue(flag) => write!(f, "{flag} needs a value"),
+            ConfigError::BadValue(why) => f.write_str(why),
+            ConfigError::Unknown(arg) => write!(f, "unknown argument '{arg}' (see --help)"),
+        }
     }
 }
+
+impl std::error::Error for ConfigError {}
 
 /// Parse a duration: `30` (seconds), `30s`, `500ms`, `2m`, `1h`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -151,9 +173,9 @@ fn count(s: &str, what: &str, min: usize, max: usize) -> Result<usize, String> {
 }
 
 /// Parse the arguments after the program name.
-pub fn parse_args(args: Vec<OsString>) -> Result<Command, UsageError> {
+pub fn parse_args(args: Vec<OsString>) -> Result<Command, ConfigError> {
     let mut p = pico_args::Arguments::from_vec(args);
-    let e = |m: String| UsageError(m);
+    let e = ConfigError::BadValue;
     if p.contains(["-h", "--help"]) {
         return Ok(Command::Help);
     }
@@ -163,14 +185,13 @@ pub fn parse_args(args: Vec<OsString>) -> Result<Command, UsageError> {
     let mut c = Config::default();
     let listen: Vec<SocketAddr> = p
         .values_from_fn("--listen", parse_listen)
-        .map_err(|err| e(arg_error(err)))?;
+        .map_err(arg_error)?;
     if !listen.is_empty() {
         c.listen = listen;
     }
     let opt =
-        |p: &mut pico_args::Arguments, name: &'static str| -> Result<Option<String>, UsageError> {
-            p.opt_value_from_str::<_, String>(name)
-                .map_err(|err| e(arg_error(err)))
+        |p: &mut pico_args::Arguments, name: &'static str| -> Result<Option<String>, ConfigError> {
+            p.opt_value_from_str::<_, String>(name).map_err(arg_error)
         };
     if let Some(v) = opt(&mut p, "--threads")? {
         c.threads = count(&v, "--threads", 1, 64).map_err(e)?;
@@ -215,26 +236,61 @@ pub fn parse_args(args: Vec<OsString>) -> Result<Command, UsageError> {
             ))
         })?;
     }
-    c.policy = PolicyConfig::from_args(&mut p).map_err(e)?;
+    c.policy = policy_flags(&mut p)?;
     let rest = p.finish();
     if let Some(first) = rest.first() {
-        return Err(e(format!(
-            "unknown argument '{}' (see --help)",
-            first.to_string_lossy()
-        )));
+        return Err(ConfigError::Unknown(first.to_string_lossy().into_owned()));
     }
     Ok(Command::Run(Box::new(c)))
 }
 
 /// One readable line for a pico-args error.
-pub fn arg_error(err: pico_args::Error) -> String {
+fn arg_error(err: pico_args::Error) -> ConfigError {
     match err {
-        pico_args::Error::OptionWithoutAValue(k) => format!("{k} needs a value"),
+        pico_args::Error::OptionWithoutAValue(k) => ConfigError::MissingValue(k.to_string()),
         // pico-args reports a failed value parser this way.
-        pico_args::Error::Utf8ArgumentParsingFailed { cause, .. } => cause,
-        pico_args::Error::ArgumentParsingFailed { cause } => cause,
-        other => other.to_string(),
+        pico_args::Error::Utf8ArgumentParsingFailed { cause, .. } => ConfigError::BadValue(cause),
+        pico_args::Error::ArgumentParsingFailed { cause } => ConfigError::BadValue(cause),
+        other => ConfigError::BadValue(other.to_string()),
     }
+}
+
+/// A domain given on the command line, normalised, or a usage error.
+fn domain_arg(flag: &str, s: &str) -> Result<String, String> {
+    crate::policy::filter::normalize_rule(s)
+        .ok_or_else(|| format!("{flag}: invalid domain '{s}' (try ads.example.com)"))
+}
+
+fn block_arg(s: &str) -> Result<String, String> {
+    domain_arg("--block", s)
+}
+
+fn allow_domain_arg(s: &str) -> Result<String, String> {
+    domain_arg("--allow-domain", s)
+}
+
+/// Take the policy flags out of `p`.
+fn policy_flags(p: &mut pico_args::Arguments) -> Result<PolicyConfig, ConfigError> {
+    let mut c = PolicyConfig::default();
+    let arg = arg_error;
+    c.allow = p.values_from_fn("--allow", Cidr::parse).map_err(arg)?;
+    c.deny = p.values_from_fn("--deny", Cidr::parse).map_err(arg)?;
+    if let Some(v) = p
+        .opt_value_from_fn("--connect-ports", ConnectPorts::parse)
+        .map_err(arg)?
+    {
+        c.connect_ports = v;
+    }
+    c.auth_file = p.opt_value_from_str("--auth-file").map_err(arg)?;
+    c.block = p.values_from_fn("--block", block_arg).map_err(arg)?;
+    c.block_lists = p.values_from_str("--block-list").map_err(arg)?;
+    c.allow_domains = p
+        .values_from_fn("--allow-domain", allow_domain_arg)
+        .map_err(arg)?;
+    c.allow_lists = p.values_from_str("--allow-list").map_err(arg)?;
+    c.default_deny = p.contains("--default-deny");
+    c.deny_private_targets = p.contains("--deny-private-targets");
+    Ok(c)
 }
 
 /// The `--help` text.
@@ -301,12 +357,13 @@ Exit codes: 0 after a clean shutdown, 1 on a runtime failure (cannot listen),
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
     fn parse(args: &[&str]) -> Result<Config, String> {
         match parse_args(args.iter().map(OsString::from).collect()) {
             Ok(Command::Run(c)) => Ok(*c),
             Ok(other) => Err(format!("{other:?}")),
-            Err(UsageError(m)) => Err(m),
+            Err(e) => Err(e.to_string()),
         }
     }
 
@@ -385,5 +442,42 @@ mod tests {
             parse_args(vec!["-V".into()]),
             Ok(Command::Version)
         ));
+    }
+
+    #[test]
+    fn policy_flags_table() {
+        let parse = |args: &[&str]| {
+            let mut p = pico_args::Arguments::from_vec(args.iter().map(Into::into).collect());
+            policy_flags(&mut p).map_err(|e| e.to_string())
+        };
+        let c = parse(&[
+            "--block",
+            "Ads.Example.COM.",
+            "--block",
+            "t.net",
+            "--block-list",
+            "/a",
+            "--allow-domain",
+            "ok.org",
+            "--allow-list",
+            "/b",
+            "--auth-file",
+            "/c",
+            "--default-deny",
+            "--deny-private-targets",
+        ])
+        .unwrap();
+        assert_eq!(c.block, ["ads.example.com", "t.net"]);
+        assert_eq!(c.block_lists, [PathBuf::from("/a")]);
+        assert_eq!(c.allow_domains, ["ok.org"]);
+        assert_eq!(c.allow_lists, [PathBuf::from("/b")]);
+        assert_eq!(c.auth_file, Some(PathBuf::from("/c")));
+        assert!(c.default_deny && c.deny_private_targets);
+        let e = parse(&["--block", "a..b"]).unwrap_err();
+        assert!(e.starts_with("--block: invalid domain 'a..b'"), "{e}");
+        let e = parse(&["--allow-domain", "x y"]).unwrap_err();
+        assert!(e.starts_with("--allow-domain: invalid domain"), "{e}");
+        let e = parse(&["--allow", "10.0.0.0/33"]).unwrap_err();
+        assert!(e.starts_with("invalid CIDR '10.0.0.0/33'"), "{e}");
     }
 }

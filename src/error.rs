@@ -5,15 +5,16 @@
 use std::io;
 use std::net::SocketAddr;
 
-use crate::auth::AuthError;
-use crate::chunked::ChunkError;
-use crate::http::{FramingError, HeadError};
+use crate::http::chunked::ChunkError;
+use crate::http::framing::FramingError;
+use crate::http::head::HeadError;
+use crate::http::target::TargetError;
 use crate::policy::Denied;
-use crate::target::TargetError;
+use crate::policy::auth::{AuthError, CHALLENGE_FIELD};
 
 /// Everything that can end an exchange early.
 #[derive(Debug)]
-pub enum Error {
+pub(crate) enum Error {
     /// The request head is malformed or too large.
     Head(HeadError),
     /// The request-target cannot be used.
@@ -50,7 +51,7 @@ pub enum Error {
 
 impl Error {
     /// The status to answer with, if a response can still be sent.
-    pub fn status(&self) -> Option<u16> {
+    pub(crate) fn status(&self) -> Option<u16> {
         Some(match self {
             Error::Head(HeadError::TooLarge) => 431,
             Error::Head(HeadError::UriTooLong) => 414,
@@ -74,15 +75,15 @@ impl Error {
 
     /// Header lines the error response carries besides the usual ones:
     /// a 407 must send the challenge (RFC 9110 §15.5.8).
-    pub fn extra_fields(&self) -> &'static str {
+    pub(crate) fn extra_fields(&self) -> &'static str {
         match self {
-            Error::ProxyAuth(_) => crate::auth::CHALLENGE_FIELD,
+            Error::ProxyAuth(_) => CHALLENGE_FIELD,
             _ => "",
         }
     }
 
     /// A one-line, lower-case explanation for the error page and the log.
-    pub fn message(&self) -> String {
+    pub(crate) fn message(&self) -> String {
         match self {
             Error::Head(HeadError::TooLarge) => "request head too large".into(),
             Error::Head(HeadError::UriTooLong) => "request-target too long".into(),
@@ -117,7 +118,7 @@ impl Error {
 }
 
 /// A short, stable description of an I/O error.
-pub fn io_reason(e: &io::Error) -> String {
+pub(crate) fn io_reason(e: &io::Error) -> String {
     use io::ErrorKind::*;
     match e.kind() {
         ConnectionRefused => "connection refused".into(),

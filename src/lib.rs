@@ -1,36 +1,42 @@
 //! smolproxy: a small, fast HTTP/HTTPS forward proxy on the smol runtime.
 //!
-//! The modules follow a request's life; read them in this order.
+//! The modules follow a request's life, and are listed here in that order
+//! (`rustfmt.toml` keeps it): the server accepts a connection; `conn` tells
+//! its story — read a head (`buffer`, `http`), let `route` decide under the
+//! `policy`, then answer with an `own` page, forward it (`forward`, `body`,
+//! reaching the origin through `upstream`) or relay a tunnel (`tunnel`) —
+//! and `logger` writes one access line. A file imports only files below it
+//! in this list's flow (`make layout` checks there is no import circle).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-/// Basic proxy authentication: users, base64, constant-time compare.
-pub mod auth;
-/// The read buffer and timed I/O helpers.
-pub mod buffer;
-/// The strict, incremental chunked decoder.
-pub mod chunked;
 /// Flags, defaults, limits and the help text.
 pub mod config;
-/// One client connection's story: head → policy → forward or tunnel → log.
-pub mod conn;
-/// The error type and its mapping to HTTP statuses.
-pub mod error;
-/// Domain block and allow rules, list parsing, compact lookup sets.
-pub mod filter;
-/// One plain-HTTP exchange, streamed both ways, upstream reuse.
-pub mod forward;
-/// Pure HTTP/1.x parsing, framing rules and head rewriting.
-pub mod http;
+/// Listeners, executor threads, accept loop, client cap, shutdown, reload.
+pub mod server;
+/// What every connection shares; a connection's place under the cap.
+pub(crate) mod state;
+/// One client connection's story: head → route → answer → log.
+pub(crate) mod conn;
+/// The one decision per request: own page, refuse, tunnel or forward.
+pub(crate) mod route;
+/// The proxy's own pages.
+pub(crate) mod own;
+/// One plain-HTTP exchange, upstream reuse, upgrades.
+pub(crate) mod forward;
+/// Streaming a message body from one socket to another.
+pub(crate) mod body;
+/// Reaching an upstream: resolve, egress check, connect.
+pub mod upstream;
+/// Read buffers, reading a head, timed I/O.
+pub(crate) mod buffer;
+/// The error of an exchange and its HTTP status.
+pub(crate) mod error;
 /// The stderr logger, access lines and log throttling.
 pub mod logger;
-/// Client ACL, CONNECT ports, egress guard.
-pub mod policy;
-/// Executor threads, accept loops, client cap, graceful shutdown.
-pub mod server;
-/// Request-target forms and authorities.
-pub mod target;
+/// Pure HTTP/1.x: heads, targets, framing, chunked, rewriting, replies.
+pub mod http;
 /// Byte relay for CONNECT and upgrades, with half-close.
-pub mod tunnel;
-/// DNS on a bounded thread pool, connect with timeouts.
-pub mod upstream;
+pub(crate) mod tunnel;
+/// Who may use the proxy and where it may go.
+pub mod policy;

@@ -8,10 +8,11 @@
 //! timeouts); `info` — start-up, shutdown and one access line per request
 //! or tunnel; `debug` — per-connection detail; `trace` — heads as sent.
 
-use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::http::reply::civil_from_days;
 
 struct Logger;
 
@@ -32,8 +33,10 @@ impl log::Log for Logger {
             r.level(),
             r.args()
         );
-        // One write per line so lines from several threads never interleave.
-        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+        // One write per line so lines from several threads never
+        // interleave. Through `eprint!` so a test harness that captures
+        // output (libtest) captures these lines too.
+        eprint!("{line}");
     }
 
     fn flush(&self) {}
@@ -60,38 +63,21 @@ pub fn timestamp(t: SystemTime) -> String {
     )
 }
 
-/// `Sun, 06 Nov 1994 08:49:37 GMT` (IMF-fixdate, RFC 9110 §5.6.7).
-pub fn http_date(t: SystemTime) -> String {
-    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let secs = t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
-    let days = secs / 86_400;
-    let (y, m, d) = civil_from_days(days as i64);
-    let s = secs % 86_400;
-    format!(
-        "{}, {d:02} {} {y:04} {:02}:{:02}:{:02} GMT",
-        DAYS.get((days % 7) as usize).unwrap_or(&"Thu"),
-        MONTHS.get(m as usize - 1).unwrap_or(&"Jan"),
-        s / 3600,
-        s / 60 % 60,
-        s % 60
-    )
-}
-
-/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian
-/// (Howard Hinnant's `civil_from_days`).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
+/// How an exchange ended, for the keep-alive loop and the access line.
+#[derive(Debug, Default)]
+pub(crate) struct Outcome {
+    /// Status sent to the client.
+    pub(crate) status: u16,
+    /// Request body bytes sent upstream.
+    pub(crate) up: u64,
+    /// Response body bytes sent to the client.
+    pub(crate) down: u64,
+    /// The client connection may carry another request.
+    pub(crate) keep_client: bool,
+    /// A 101 was relayed: the connection is now a tunnel.
+    pub(crate) upgraded: bool,
+    /// What went wrong after the response began, if anything.
+    pub(crate) note: Option<String>,
 }
 
 /// One exchange or tunnel, as the access line reports it.
@@ -201,18 +187,6 @@ mod tests {
         ];
         for (secs, want) in cases {
             assert_eq!(timestamp(UNIX_EPOCH + Duration::from_secs(secs)), want);
-        }
-    }
-
-    #[test]
-    fn http_dates() {
-        let cases = [
-            (784_111_777, "Sun, 06 Nov 1994 08:49:37 GMT"),
-            (0, "Thu, 01 Jan 1970 00:00:00 GMT"),
-            (1_795_642_496, "Wed, 25 Nov 2026 21:34:56 GMT"),
-        ];
-        for (secs, want) in cases {
-            assert_eq!(http_date(UNIX_EPOCH + Duration::from_secs(secs)), want);
         }
     }
 

@@ -2,13 +2,52 @@
 //! signal. The one place that maps a failure to an exit code: 0 after a
 //! clean shutdown, 1 for a runtime failure, 2 for a usage error.
 
+use std::io;
 use std::process::ExitCode;
 
-use smolproxy::config::{self, Command};
+use smolproxy::config::{self, Command, Config, ConfigError};
+use smolproxy::policy::auth::{ENV_VAR, Secret};
+use smolproxy::policy::{Policy, PolicyError};
+use smolproxy::server::{BindError, StartError};
+
+/// Why the binary stops early.
+enum Failure {
+    /// A mistake on the command line (exit 2).
+    Config(ConfigError),
+    /// A policy file or variable that cannot be used (exit 2, like a flag).
+    Policy(PolicyError),
+    /// Signal handlers could not be installed (exit 1).
+    Signals(io::Error),
+    /// A listen address could not be bound (exit 1).
+    Bind(BindError),
+    /// The server could not start (exit 1).
+    Start(StartError),
+}
+
+impl Failure {
+    fn exit_code(&self) -> u8 {
+        match self {
+            Failure::Config(_) | Failure::Policy(_) => 2,
+            Failure::Signals(_) | Failure::Bind(_) | Failure::Start(_) => 1,
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Config(e) => e.fmt(f),
+            Failure::Policy(e) => e.fmt(f),
+            Failure::Signals(e) => write!(f, "cannot install signal handlers: {e}"),
+            Failure::Bind(e) => e.fmt(f),
+            Failure::Start(e) => e.fmt(f),
+        }
+    }
+}
 
 fn main() -> ExitCode {
     let args: Vec<_> = std::env::args_os().skip(1).collect();
-    let mut config = match config::parse_args(args) {
+    let config = match config::parse_args(args) {
         Ok(Command::Run(c)) => *c,
         Ok(Command::Help) => {
             print!("{}", config::HELP);
@@ -18,50 +57,46 @@ fn main() -> ExitCode {
             println!("smolproxy {}", env!("CARGO_PKG_VERSION"));
             return ExitCode::SUCCESS;
         }
-        Err(e) => {
-            eprintln!("smolproxy: {e}");
-            return ExitCode::from(2);
-        }
+        Err(e) => return exit(Failure::Config(e)),
     };
     smolproxy::logger::init(config.log_level);
-    // The policy's files are read before binding: a bad file is a usage
-    // error (2), like a bad flag. The password comes from the environment,
-    // never from the command line (which `ps` shows).
-    let policy = match auth_from_env().and_then(|a| {
-        config.policy.auth_env = a;
-        smolproxy::policy::Policy::new(&config.policy)
-    }) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("smolproxy: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    match run(config, policy) {
+    match run(config) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            log::error!("{e}");
-            ExitCode::from(1)
-        }
+        Err(f) => exit(f),
     }
+}
+
+/// Report `f` and give its exit code: usage errors as one line on stderr
+/// (the user is at the terminal), runtime failures through the log.
+fn exit(f: Failure) -> ExitCode {
+    if f.exit_code() == 2 {
+        eprintln!("smolproxy: {f}");
+    } else {
+        log::error!("{f}");
+    }
+    ExitCode::from(f.exit_code())
 }
 
 /// `SMOLPROXY_AUTH=user:password`, if set.
-fn auth_from_env() -> Result<Option<smolproxy::auth::Secret>, String> {
-    use smolproxy::auth::{ENV_VAR, Secret};
+fn auth_from_env() -> Result<Option<Secret>, PolicyError> {
     match std::env::var(ENV_VAR) {
         Ok(v) => Ok(Some(Secret(v))),
         Err(std::env::VarError::NotPresent) => Ok(None),
-        Err(std::env::VarError::NotUnicode(_)) => Err(format!("{ENV_VAR} is not valid UTF-8")),
+        Err(std::env::VarError::NotUnicode(_)) => Err(PolicyError::EnvNotText(ENV_VAR)),
     }
 }
 
-fn run(config: smolproxy::config::Config, policy: smolproxy::policy::Policy) -> Result<(), String> {
+fn run(mut config: Config) -> Result<(), Failure> {
     use async_signal::{Signal, Signals};
     use futures_lite::StreamExt;
 
-    let signals = Signals::new([Signal::Int, Signal::Term, Signal::Hup])
-        .map_err(|e| format!("cannot install signal handlers: {e}"))?;
+    // The policy's files are read before binding: a bad file is a usage
+    // error (2), like a bad flag. The password comes from the environment,
+    // never from the command line (which `ps` shows).
+    config.policy.auth_env = auth_from_env().map_err(Failure::Policy)?;
+    let policy = Policy::new(&config.policy).map_err(Failure::Policy)?;
+    let signals =
+        Signals::new([Signal::Int, Signal::Term, Signal::Hup]).map_err(Failure::Signals)?;
     if let Some(n) = smolproxy::server::raise_fd_limit() {
         log::debug!("descriptor limit: {n}");
         let need = config.max_clients as u64 * 2 + 64;
@@ -73,14 +108,14 @@ fn run(config: smolproxy::config::Config, policy: smolproxy::policy::Policy) -> 
         }
     }
     let server = smolproxy::server::bind(config)
-        .map_err(|e| e.to_string())?
+        .map_err(Failure::Bind)?
         .with_policy(policy);
-    let handle = server.start().map_err(|e| format!("cannot start: {e}"))?;
+    let handle = server.start().map_err(Failure::Start)?;
     smol::block_on(async {
         let mut signals = signals;
         while let Some(Ok(sig)) = signals.next().await {
             match sig {
-                Signal::Hup => smolproxy::server::reload(handle.shared()),
+                Signal::Hup => handle.reload(),
                 _ => {
                     log::info!("{sig:?} received: shutting down");
                     break;

@@ -5,11 +5,9 @@
 //! gracefully: stop accepting, let in-flight work finish up to the drain
 //! timeout, then stop.
 
-use std::future::Future;
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock, Weak};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -18,8 +16,9 @@ use smol::{Async, Executor, Timer};
 
 use crate::config::Config;
 use crate::logger::Throttle;
-use crate::policy::Policy;
-use crate::upstream::Resolver;
+use crate::policy::{Policy, PolicyError};
+use crate::state::{Shared, Slot};
+use crate::upstream::{Dialer, Resolver};
 
 /// Pause after a failed accept (EMFILE, ENFILE, ENOMEM…): accepting again
 /// at once would spin on the same error; a short pause lets descriptors free.
@@ -33,66 +32,6 @@ pub const LISTEN_BACKLOG: i32 = 4096;
 /// Body of the answer to a client beyond `--max-clients`.
 const FULL_BODY: &str = "smolproxy: too many connections, try again shortly\n";
 
-/// State every connection task shares.
-pub struct Shared {
-    /// The configuration it was started with.
-    pub config: Config,
-    policy: RwLock<Arc<Policy>>,
-    /// Name resolution.
-    pub resolver: Resolver,
-    /// The addresses the proxy listens on (for loop detection).
-    pub own: Vec<SocketAddr>,
-    /// Client connections open now.
-    pub active: AtomicUsize,
-    /// Closed when shutdown begins.
-    shutdown: async_channel::Receiver<()>,
-    /// The executor, to start a tunnel as a task of its own.
-    executor: Weak<Executor<'static>>,
-}
-
-impl Shared {
-    /// The policy in force now (replaced on reload).
-    pub fn policy(&self) -> Arc<Policy> {
-        match self.policy.read() {
-            Ok(p) => Arc::clone(&p),
-            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
-        }
-    }
-
-    /// Replace the policy; connections pick it up at their next request.
-    pub fn set_policy(&self, p: Policy) {
-        match self.policy.write() {
-            Ok(mut slot) => *slot = Arc::new(p),
-            Err(poisoned) => *poisoned.into_inner() = Arc::new(p),
-        }
-    }
-
-    /// Completes when shutdown begins.
-    pub async fn shutdown_started(&self) {
-        let _ = self.shutdown.recv().await;
-    }
-
-    /// Whether shutdown has begun.
-    pub fn shutting_down(&self) -> bool {
-        self.shutdown.is_closed()
-    }
-
-    /// Run `task` as a task of its own; gives it back if the executor is
-    /// gone (the server is stopping).
-    pub fn spawn<F>(&self, task: F) -> Result<(), F>
-    where
-        F: Future<Output = ()> + Send + 'static,
-    {
-        match self.executor.upgrade() {
-            Some(ex) => {
-                ex.spawn(task).detach();
-                Ok(())
-            }
-            None => Err(task),
-        }
-    }
-}
-
 /// Bound listeners, not yet serving.
 pub struct Server {
     config: Config,
@@ -100,6 +39,27 @@ pub struct Server {
     resolver: Option<Resolver>,
     policy: Option<Policy>,
 }
+
+/// Why the server could not start: exit code 1 (a policy file that cannot
+/// be read is caught earlier by `main.rs`, as a usage error).
+#[derive(Debug)]
+pub enum StartError {
+    /// The policy's files could not be read.
+    Policy(PolicyError),
+    /// A socket or thread could not be set up.
+    Io(io::Error),
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::Policy(e) => e.fmt(f),
+            StartError::Io(e) => write!(f, "cannot start: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
 
 /// A listen address that could not be bound: exit code 1.
 #[derive(Debug)]
@@ -156,33 +116,33 @@ impl Server {
     /// Start serving on the executor threads. Without
     /// [`with_policy`](Self::with_policy) the policy is built here, and a
     /// file that cannot be read is an error.
-    pub fn start(self) -> io::Result<Handle> {
+    pub fn start(self) -> Result<Handle, StartError> {
         let own: Vec<SocketAddr> = self
             .listeners
             .iter()
             .map(TcpListener::local_addr)
-            .collect::<io::Result<_>>()?;
+            .collect::<io::Result<_>>()
+            .map_err(StartError::Io)?;
         let resolver = match self.resolver {
             Some(r) => r,
             None => crate::upstream::system_resolver(self.config.dns_threads),
         };
         let policy = match self.policy {
             Some(p) => p,
-            None => Policy::new(&self.config.policy).map_err(io::Error::other)?,
+            None => Policy::new(&self.config.policy).map_err(StartError::Policy)?,
         };
         let (begin_shutdown, shutdown) = async_channel::bounded::<()>(1);
         let ex = Arc::new(Executor::new());
-        let shared = Arc::new(Shared {
-            executor: Arc::downgrade(&ex),
-            policy: RwLock::new(Arc::new(policy)),
-            config: self.config,
-            resolver,
-            own: own.clone(),
-            active: AtomicUsize::new(0),
+        let dialer = Dialer::new(resolver, own.clone(), self.config.connect_timeout);
+        let shared = Arc::new(Shared::new(
+            self.config,
+            policy,
+            dialer,
             shutdown,
-        });
+            Arc::downgrade(&ex),
+        ));
         for l in self.listeners {
-            let l = Async::new(l)?;
+            let l = Async::new(l).map_err(StartError::Io)?;
             ex.spawn(accept_loop(l, Arc::clone(&shared))).detach();
         }
         let (stop, stopped) = async_channel::bounded::<()>(1);
@@ -194,7 +154,8 @@ impl Server {
                     .name(format!("smolproxy-{i}"))
                     .spawn(move || smol::block_on(ex.run(stopped.recv())).unwrap_or(()))
             })
-            .collect::<io::Result<Vec<_>>>()?;
+            .collect::<io::Result<Vec<_>>>()
+            .map_err(StartError::Io)?;
         for a in &own {
             log::info!("listening on {a}");
         }
@@ -232,12 +193,21 @@ impl Handle {
 
     /// Client connections open now.
     pub fn active(&self) -> usize {
-        self.shared.active.load(Ordering::Relaxed)
+        self.shared.active()
     }
 
-    /// The shared state (policy reloads, tests).
-    pub fn shared(&self) -> &Arc<Shared> {
-        &self.shared
+    /// SIGHUP: rebuild the policy from its configuration (the auth file
+    /// and lists are read again); on failure the old policy stays and the
+    /// reason is logged. Open connections are kept; they use the new
+    /// policy from their next request.
+    pub fn reload(&self) {
+        match Policy::new(&self.shared.config.policy) {
+            Ok(p) => {
+                self.shared.set_policy(p);
+                log::info!("policy reloaded");
+            }
+            Err(e) => log::error!("reload failed, keeping the previous policy: {e}"),
+        }
     }
 
     /// Stop accepting, give open connections up to the drain timeout to
@@ -268,17 +238,6 @@ impl Drop for Handle {
     }
 }
 
-/// One client connection's place under `--max-clients`: the count goes
-/// down when it is dropped, however the connection ends (also on panic).
-/// It moves with the connection when a tunnel becomes a task of its own.
-pub struct Slot(Arc<Shared>);
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        self.0.active.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
 static ACCEPT_ERRORS: Throttle = Throttle::new();
 static FULL_LOG: Throttle = Throttle::new();
 
@@ -296,12 +255,10 @@ async fn accept_loop(l: Async<TcpListener>, shared: Arc<Shared>) {
         }
         match accepted {
             Ok((stream, peer)) => {
-                if shared.active.load(Ordering::Relaxed) >= shared.config.max_clients {
+                let Some(slot) = Slot::take(&shared) else {
                     refuse_full(stream.get_ref(), peer);
                     continue;
-                }
-                shared.active.fetch_add(1, Ordering::Relaxed);
-                let slot = Slot(Arc::clone(&shared));
+                };
                 let _ = stream.get_ref().set_nodelay(true);
                 let task = crate::conn::serve(stream, peer, Arc::clone(&shared), slot);
                 if shared.spawn(task).is_err() {
@@ -324,25 +281,11 @@ async fn accept_loop(l: Async<TcpListener>, shared: Arc<Shared>) {
 /// A new socket's send buffer is empty, so this write does not block.
 fn refuse_full(stream: &TcpStream, peer: SocketAddr) {
     use std::io::Write;
-    let resp = crate::http::simple_response(503, "Retry-After: 2\r\n", FULL_BODY, true);
+    let resp = crate::http::reply::simple_response(503, "Retry-After: 2\r\n", FULL_BODY, true);
     let _ = (&*stream).write(&resp);
     let _ = stream.shutdown(std::net::Shutdown::Write);
     if let Some(held) = FULL_LOG.allow() {
         log::warn!("{peer} refused: client limit reached ({held} more held back)");
-    }
-}
-
-/// SIGHUP: rebuild the policy from its configuration (the auth file and
-/// lists are read again); on failure the old policy stays and the reason
-/// is logged. Open connections are kept; they use the new policy from
-/// their next request.
-pub fn reload(shared: &Shared) {
-    match Policy::new(&shared.config.policy) {
-        Ok(p) => {
-            shared.set_policy(p);
-            log::info!("policy reloaded");
-        }
-        Err(e) => log::error!("reload failed, keeping the previous policy: {e}"),
     }
 }
 

@@ -25,16 +25,16 @@ use std::time::{Duration, Instant};
 use smol::{Async, Timer};
 
 /// Bytes moved per read on the copy path.
-pub const TUNNEL_CHUNK: usize = 32 * 1024;
+pub(crate) const TUNNEL_CHUNK: usize = 32 * 1024;
 /// Buffers kept per thread for reuse; the rest are freed.
 const POOL_KEEP: usize = 4;
 /// How long a tunnel keeps its pipes while no bytes move.
-pub const PIPE_LINGER: Duration = Duration::from_secs(2);
+pub(crate) const PIPE_LINGER: Duration = Duration::from_secs(2);
 /// Reads or writes one direction may do before letting other tasks run.
 const BUDGET: usize = 16;
 
 /// How tunnels move bytes on this build, for the start-up log.
-pub const RELAY_METHOD: &str = if cfg!(target_os = "linux") {
+pub(crate) const RELAY_METHOD: &str = if cfg!(target_os = "linux") {
     "splice(2) (zero-copy; read/write as fallback)"
 } else {
     "read/write"
@@ -60,13 +60,13 @@ fn give_buffer(b: Vec<u8>) {
 
 /// Bytes each way and how the relay ended.
 #[derive(Debug, Default)]
-pub struct Relayed {
+pub(crate) struct Relayed {
     /// Client to upstream.
-    pub up: u64,
+    pub(crate) up: u64,
     /// Upstream to client.
-    pub down: u64,
+    pub(crate) down: u64,
     /// The error that ended it, if it did not end by both sides closing.
-    pub error: Option<io::Error>,
+    pub(crate) error: Option<io::Error>,
 }
 
 /// Where the bytes of one direction wait between read and write.
@@ -264,7 +264,7 @@ impl<'a> Dir<'a> {
 
 /// Relay between `client` and `upstream` until both directions have ended,
 /// an error occurs, or nothing moved for `idle`.
-pub async fn relay(
+pub(crate) async fn relay(
     client: &Async<TcpStream>,
     upstream: &Async<TcpStream>,
     idle: Duration,

@@ -13,8 +13,8 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use common::{IO_WAIT, Origin, Proxy, Response};
-use smolproxy::auth::Secret;
 use smolproxy::config::Config;
+use smolproxy::policy::Secret;
 use smolproxy::policy::{Cidr, ConnectPorts};
 
 /// A proxy listening on every address in `listen` (port 0).
@@ -276,9 +276,12 @@ fn auth_missing_or_wrong_gets_407_with_challenge() {
         // slow); the first challenge, without credentials, at once.
         let waited = start.elapsed();
         if extra.is_empty() {
-            assert!(waited < smolproxy::conn::AUTH_FAIL_DELAY, "{waited:?}");
+            assert!(waited < smolproxy::config::AUTH_FAIL_DELAY, "{waited:?}");
         } else {
-            assert!(waited >= 2 * smolproxy::conn::AUTH_FAIL_DELAY, "{waited:?}");
+            assert!(
+                waited >= 2 * smolproxy::config::AUTH_FAIL_DELAY,
+                "{waited:?}"
+            );
         }
     }
     let twice = format!("{ALICE}{ALICE}");
@@ -526,13 +529,13 @@ fn reload_applies_a_good_list_and_keeps_rules_on_a_bad_one() {
     assert_eq!(get_status(&p, "two.example").0, 502);
 
     list.write("two.example\n");
-    smolproxy::server::reload(p.handle.shared());
+    p.handle.reload();
     assert_eq!(get_status(&p, "one.example").0, 502);
     assert_eq!(get_status(&p, "two.example").0, 403);
     assert_eq!(ask_kept("/after-good-reload"), 200);
 
     std::fs::remove_file(&list.0).unwrap();
-    smolproxy::server::reload(p.handle.shared());
+    p.handle.reload();
     assert_eq!(get_status(&p, "two.example").0, 403, "previous rules kept");
     assert_eq!(ask_kept("/after-bad-reload"), 200);
 }
@@ -546,11 +549,11 @@ fn reload_rereads_the_auth_file() {
         200
     );
     users.write("bob:pa:ss:word\n");
-    smolproxy::server::reload(p.handle.shared());
+    p.handle.reload();
     assert_407(&send_to(p.addr, &get_req(&origin.url("/"), ALICE)));
     assert_eq!(send_to(p.addr, &get_req(&origin.url("/"), BOB)).status, 200);
     users.write("no colon here\n");
-    smolproxy::server::reload(p.handle.shared());
+    p.handle.reload();
     assert_eq!(
         send_to(p.addr, &get_req(&origin.url("/"), BOB)).status,
         200,

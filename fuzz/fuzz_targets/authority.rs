@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use smolproxy::target::{Authority, Target, parse_authority, parse_target};
+use smolproxy::http::target::{Authority, Target, parse_authority, parse_target};
 
 /// What any accepted authority must look like, and that it re-parses to itself.
 fn check_authority(a: &Authority) {

@@ -5,7 +5,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use smolproxy::chunked::{Decoder, MAX_CHUNK_LINE, MAX_TRAILER_BYTES, Piece};
+use smolproxy::http::chunked::{Decoder, MAX_CHUNK_LINE, MAX_TRAILER_BYTES, Piece};
 
 #[derive(Debug, PartialEq, Eq)]
 enum Outcome {
@@ -73,7 +73,7 @@ fn decode(input: &[u8], mut piece_len: impl FnMut() -> usize) -> (Outcome, Vec<u
 }
 
 /// Fields the decoder refuses in trailers.
-const FORBIDDEN: &[&str] = smolproxy::chunked::FORBIDDEN_TRAILERS;
+const FORBIDDEN: &[&str] = smolproxy::http::chunked::FORBIDDEN_TRAILERS;
 
 fn tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)

@@ -5,11 +5,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use smolproxy::http::{
-    Body, HeadError, MAX_FIELDS, MAX_HEAD_BYTES, MAX_TARGET_BYTES, RequestOut, keeps_alive,
-    parse_request, request_body, write_request,
-};
-use smolproxy::target::{Target, parse_target};
+use smolproxy::http::framing::{Body, keeps_alive, request_body};
+use smolproxy::http::head::{HeadError, MAX_FIELDS, MAX_HEAD_BYTES, MAX_TARGET_BYTES, parse_request};
+use smolproxy::http::rewrite::{RequestOut, write_request};
+use smolproxy::http::target::{Target, parse_target};
 
 fn tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
@@ -17,7 +16,7 @@ fn tchar(b: u8) -> bool {
 
 type Fields = Vec<(String, Vec<u8>)>;
 
-fn fields(h: &smolproxy::http::Head) -> Fields {
+fn fields(h: &smolproxy::http::head::Head) -> Fields {
     h.fields()
         .map(|(n, v)| (n.to_string(), v.to_vec()))
         .collect()

@@ -5,10 +5,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use smolproxy::http::{
-    Body, HeadError, MAX_FIELDS, MAX_HEAD_BYTES, ResponseOut, keeps_alive, parse_response,
-    response_body, write_response,
-};
+use smolproxy::http::framing::{Body, keeps_alive, response_body};
+use smolproxy::http::head::{HeadError, MAX_FIELDS, MAX_HEAD_BYTES, parse_response};
+use smolproxy::http::rewrite::{ResponseOut, write_response};
 
 fn tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
@@ -16,7 +15,7 @@ fn tchar(b: u8) -> bool {
 
 type Fields = Vec<(String, Vec<u8>)>;
 
-fn fields(h: &smolproxy::http::Head) -> Fields {
+fn fields(h: &smolproxy::http::head::Head) -> Fields {
     h.fields()
         .map(|(n, v)| (n.to_string(), v.to_vec()))
         .collect()

@@ -1,7 +1,9 @@
-//! Reaching the origin: name resolution on a small, fixed pool of threads
-//! (getaddrinfo blocks; a router cannot afford hundreds of threads), or an
-//! injected resolver in tests; then a TCP connect with a timeout to every
-//! address in turn, each checked against the policy first.
+//! Reaching an upstream, the one way CONNECT and forwarding both use: the
+//! [`Dialer`] resolves a name (on a small, fixed pool of threads:
+//! getaddrinfo blocks, and a router cannot afford hundreds of threads; or
+//! an injected resolver in tests), checks every address against the egress
+//! guard, and connects with a timeout to each in turn. Also the
+//! [`Upstream`] connection kept between requests to the same origin.
 
 use std::future::Future;
 use std::io;
@@ -12,10 +14,10 @@ use std::time::Duration;
 
 use smol::Async;
 
-use crate::buffer::timed;
+use crate::buffer::{Buffer, timed};
 use crate::error::Error;
+use crate::http::target::Authority;
 use crate::policy::Policy;
-use crate::target::Authority;
 
 /// A future resolving a host and port to addresses.
 pub type Lookup = Pin<Box<dyn Future<Output = io::Result<Vec<SocketAddr>>> + Send>>;
@@ -26,7 +28,7 @@ pub type Resolver = Arc<dyn Fn(&str, u16) -> Lookup + Send + Sync>;
 
 /// Lookups waiting for a DNS thread; beyond it a lookup fails at once
 /// (502) instead of queueing without bound.
-pub const DNS_QUEUE: usize = 256;
+pub(crate) const DNS_QUEUE: usize = 256;
 
 type Job = (
     String,
@@ -36,7 +38,7 @@ type Job = (
 
 /// The system resolver (getaddrinfo) on `threads` dedicated threads,
 /// started at the first lookup (an idle proxy keeps none).
-pub fn system_resolver(threads: usize) -> Resolver {
+pub(crate) fn system_resolver(threads: usize) -> Resolver {
     let (tx, rx) = async_channel::bounded::<Job>(DNS_QUEUE);
     let started = std::sync::Once::new();
     Arc::new(move |host: &str, port: u16| {
@@ -73,9 +75,63 @@ pub fn system_resolver(threads: usize) -> Resolver {
     })
 }
 
+/// Resolve → egress check → connect.
+pub(crate) struct Dialer {
+    resolver: Resolver,
+    /// The addresses the proxy listens on: connecting there would loop.
+    own: Vec<SocketAddr>,
+    /// Each lookup and each connect attempt.
+    timeout: Duration,
+}
+
+impl Dialer {
+    /// A dialer using `resolver`, refusing `own` addresses, each step
+    /// bounded by `timeout`.
+    pub(crate) fn new(resolver: Resolver, own: Vec<SocketAddr>, timeout: Duration) -> Dialer {
+        Dialer {
+            resolver,
+            own,
+            timeout,
+        }
+    }
+
+    /// Connect to `to`: the first of its addresses that `policy` allows and
+    /// that answers. Refused addresses are skipped; if every one is refused
+    /// the refusal is the error.
+    pub(crate) async fn dial(
+        &self,
+        to: &Authority,
+        policy: &Policy,
+    ) -> Result<(Async<TcpStream>, SocketAddr), Error> {
+        let addrs = resolve(to, &self.resolver, self.timeout).await?;
+        let mut last: Option<Error> = None;
+        for addr in addrs {
+            if let Err(denied) = policy.check_target(addr, &self.own) {
+                log::debug!("not connecting to {addr}: {}", denied.message());
+                last = Some(Error::Denied(denied));
+                continue;
+            }
+            match timed(self.timeout, Async::<TcpStream>::connect(addr)).await {
+                Ok(s) => {
+                    let _ = s.get_ref().set_nodelay(true);
+                    return Ok((s, addr));
+                }
+                Err(e) => {
+                    log::debug!("connect {addr}: {e}");
+                    last = Some(Error::Connect(addr, e));
+                }
+            }
+        }
+        Err(last.unwrap_or(Error::Connect(
+            SocketAddr::from(([0, 0, 0, 0], 0)),
+            io::Error::other("no address"),
+        )))
+    }
+}
+
 /// Resolve `a`: IP literals directly, names through `resolver`, the wait
 /// bounded by `limit`. An empty answer is an error.
-pub async fn resolve(
+async fn resolve(
     a: &Authority,
     resolver: &Resolver,
     limit: Duration,
@@ -95,37 +151,25 @@ pub async fn resolve(
     Ok(addrs)
 }
 
-/// Connect to the first of `addrs` that answers, each attempt bounded by
-/// `limit`. Addresses the policy refuses are skipped; if all are refused
-/// the refusal is the error.
-pub async fn connect(
-    addrs: &[SocketAddr],
-    policy: &Policy,
-    own: &[SocketAddr],
-    limit: Duration,
-) -> Result<(Async<TcpStream>, SocketAddr), Error> {
-    let mut last: Option<Error> = None;
-    for &addr in addrs {
-        if let Err(denied) = policy.check_target(addr, own) {
-            log::debug!("not connecting to {addr}: {}", denied.message());
-            last = Some(Error::Denied(denied));
-            continue;
-        }
-        match timed(limit, Async::<TcpStream>::connect(addr)).await {
-            Ok(s) => {
-                let _ = s.get_ref().set_nodelay(true);
-                return Ok((s, addr));
-            }
-            Err(e) => {
-                log::debug!("connect {addr}: {e}");
-                last = Some(Error::Connect(addr, e));
-            }
-        }
+/// A connection to an origin, kept between requests to the same origin.
+pub(crate) struct Upstream {
+    /// The socket.
+    pub(crate) io: Async<TcpStream>,
+    /// Received bytes not yet consumed.
+    pub(crate) buf: Buffer,
+    /// The origin it is connected to.
+    pub(crate) origin: Authority,
+}
+
+impl Upstream {
+    /// Whether this kept connection still looks usable: no bytes and no
+    /// end-of-stream waiting (a server that closed an idle connection).
+    pub(crate) fn still_open(&self) -> bool {
+        let mut probe = [0u8; 1];
+        self.buf.is_empty()
+            && matches!(self.io.get_ref().peek(&mut probe),
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock)
     }
-    Err(last.unwrap_or(Error::Connect(
-        SocketAddr::from(([0, 0, 0, 0], 0)),
-        io::Error::other("no address"),
-    )))
 }
 
 #[cfg(test)]

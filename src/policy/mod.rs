@@ -11,126 +11,20 @@
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
-use crate::auth::{AuthError, Credentials, Secret};
-use crate::filter::{Blocked, DomainSet, Filter};
+pub mod acl;
+pub mod ports;
+mod load;
+pub mod auth;
+pub mod filter;
 
-/// An IP network: address and prefix length.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cidr {
-    addr: IpAddr,
-    prefix: u8,
-}
-
-impl Cidr {
-    /// Parse `10.0.0.0/8`, `fd00::/8` or a bare address (a /32 or /128).
-    pub fn parse(s: &str) -> Result<Cidr, String> {
-        let bad = || format!("invalid CIDR '{s}' (try 192.168.1.0/24 or fd00::/8)");
-        let (a, p) = match s.split_once('/') {
-            Some((a, p)) => (a, Some(p)),
-            None => (s, None),
-        };
-        let addr: IpAddr = a.parse().map_err(|_| bad())?;
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        let prefix = match p {
-            None => max,
-            Some(p) if !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()) => {
-                p.parse::<u8>().ok().filter(|&n| n <= max).ok_or_else(bad)?
-            }
-            Some(_) => return Err(bad()),
-        };
-        Ok(Cidr {
-            addr: canonical(addr),
-            prefix,
-        })
-    }
-
-    /// Whether `ip` lies in this network. IPv4-mapped IPv6 addresses are
-    /// matched as IPv4.
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        match (self.addr, canonical(ip)) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX
-                    .checked_shl(32 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u32::from(net) & mask == u32::from(ip) & mask
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX
-                    .checked_shl(128 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u128::from(net) & mask == u128::from(ip) & mask
-            }
-            _ => false,
-        }
-    }
-}
-
-/// `::ffff:a.b.c.d` → `a.b.c.d`; anything else unchanged.
-pub fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    }
-}
-
-/// Clients allowed when no `--allow` is given: loopback, RFC 1918 private,
-/// link-local, CGNAT (RFC 6598), IPv6 loopback, ULA and link-local. A
-/// proxy reachable from the internet must not become an open proxy.
-pub const DEFAULT_ALLOWED: &[&str] = &[
-    "127.0.0.0/8",
-    "10.0.0.0/8",
-    "172.16.0.0/12",
-    "192.168.0.0/16",
-    "169.254.0.0/16",
-    "100.64.0.0/10",
-    "::1/128",
-    "fc00::/7",
-    "fe80::/10",
-];
-
-/// Upstream addresses `--deny-private-targets` refuses besides
-/// [`DEFAULT_ALLOWED`] (loopback, RFC 1918, link-local, CGNAT, ULA):
-/// 0.0.0.0/8, "this network" (RFC 791 §3.2; Linux routes it to the host).
-pub const MORE_PRIVATE_TARGETS: &[&str] = &["0.0.0.0/8"];
-
-/// Ports CONNECT may reach by default: HTTPS only, as tinyproxy advises,
-/// so the proxy cannot be used to reach mail or other services.
-pub const DEFAULT_CONNECT_PORTS: &[u16] = &[443];
-
-/// Which ports CONNECT may reach.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ConnectPorts {
-    /// Any port.
-    Any,
-    /// Only these.
-    Only(Vec<u16>),
-}
-
-impl ConnectPorts {
-    /// Parse `443,8443` or `any`.
-    pub fn parse(s: &str) -> Result<ConnectPorts, String> {
-        if s.eq_ignore_ascii_case("any") {
-            return Ok(ConnectPorts::Any);
-        }
-        let ports: Result<Vec<u16>, _> = s
-            .split(',')
-            .map(|p| match p.trim().parse::<u16>() {
-                Ok(0) | Err(_) => Err(format!(
-                    "--connect-ports: invalid port '{p}' (try 443,8443 or any)"
-                )),
-                Ok(n) => Ok(n),
-            })
-            .collect();
-        ports.map(ConnectPorts::Only)
-    }
-
-    fn allows(&self, port: u16) -> bool {
-        match self {
-            ConnectPorts::Any => true,
-            ConnectPorts::Only(list) => list.contains(&port),
-        }
-    }
-}
+pub use acl::Cidr;
+use acl::{DEFAULT_ALLOWED, MORE_PRIVATE_TARGETS, canonical, cidrs};
+pub use auth::Secret;
+use auth::{AuthError, Credentials};
+use filter::{Blocked, DomainSet, Filter};
+pub use load::PolicyError;
+pub use ports::ConnectPorts;
+use ports::DEFAULT_CONNECT_PORTS;
 
 /// The policy flags as given on the command line.
 #[derive(Debug, Clone)]
@@ -175,46 +69,6 @@ impl Default for PolicyConfig {
             default_deny: false,
             deny_private_targets: false,
         }
-    }
-}
-
-/// A domain given on the command line, normalised, or a usage error.
-fn domain_arg(flag: &str, s: &str) -> Result<String, String> {
-    crate::filter::normalize_rule(s)
-        .ok_or_else(|| format!("{flag}: invalid domain '{s}' (try ads.example.com)"))
-}
-
-fn block_arg(s: &str) -> Result<String, String> {
-    domain_arg("--block", s)
-}
-
-fn allow_domain_arg(s: &str) -> Result<String, String> {
-    domain_arg("--allow-domain", s)
-}
-
-impl PolicyConfig {
-    /// Take the policy flags out of `p`.
-    pub fn from_args(p: &mut pico_args::Arguments) -> Result<PolicyConfig, String> {
-        let mut c = PolicyConfig::default();
-        let arg = crate::config::arg_error;
-        c.allow = p.values_from_fn("--allow", Cidr::parse).map_err(arg)?;
-        c.deny = p.values_from_fn("--deny", Cidr::parse).map_err(arg)?;
-        if let Some(v) = p
-            .opt_value_from_fn("--connect-ports", ConnectPorts::parse)
-            .map_err(arg)?
-        {
-            c.connect_ports = v;
-        }
-        c.auth_file = p.opt_value_from_str("--auth-file").map_err(arg)?;
-        c.block = p.values_from_fn("--block", block_arg).map_err(arg)?;
-        c.block_lists = p.values_from_str("--block-list").map_err(arg)?;
-        c.allow_domains = p
-            .values_from_fn("--allow-domain", allow_domain_arg)
-            .map_err(arg)?;
-        c.allow_lists = p.values_from_str("--allow-list").map_err(arg)?;
-        c.default_deny = p.contains("--default-deny");
-        c.deny_private_targets = p.contains("--deny-private-targets");
-        Ok(c)
     }
 }
 
@@ -270,15 +124,11 @@ pub struct Policy {
     private_targets: Vec<Cidr>,
 }
 
-fn cidrs(list: &[&str]) -> Vec<Cidr> {
-    list.iter().filter_map(|s| Cidr::parse(s).ok()).collect()
-}
-
 /// Load `paths` into `set`, logging what each file held and its first bad
 /// lines. An unreadable file fails the whole load.
-fn load_lists(set: &mut DomainSet, paths: &[PathBuf], what: &str) -> Result<(), String> {
+fn load_lists(set: &mut DomainSet, paths: &[PathBuf], what: &str) -> Result<(), PolicyError> {
     for path in paths {
-        let r = crate::filter::load_list(set, path)?;
+        let r = filter::load_list(set, path)?;
         log::info!("{what} {}: {} rules", path.display(), r.rules);
         for e in &r.examples {
             log::warn!("{e}");
@@ -297,7 +147,7 @@ fn load_lists(set: &mut DomainSet, paths: &[PathBuf], what: &str) -> Result<(), 
 impl Policy {
     /// Build the policy for `c`, reading the auth file and every domain
     /// list. Errors name the file (and line, for the auth file).
-    pub fn new(c: &PolicyConfig) -> Result<Policy, String> {
+    pub fn new(c: &PolicyConfig) -> Result<Policy, PolicyError> {
         let allow = if c.allow.is_empty() {
             cidrs(DEFAULT_ALLOWED)
         } else {
@@ -344,11 +194,6 @@ impl Policy {
                 Vec::new()
             },
         })
-    }
-
-    /// Whether proxy authentication is required.
-    pub fn requires_auth(&self) -> bool {
-        self.auth.is_some()
     }
 
     /// Check the request's `Proxy-Authorization` values. `Ok(None)` when
@@ -418,41 +263,6 @@ mod tests {
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
-    }
-
-    #[test]
-    fn cidr_table() {
-        let cases = [
-            ("10.0.0.0/8", "10.255.1.2", true),
-            ("10.0.0.0/8", "11.0.0.1", false),
-            ("192.168.1.7", "192.168.1.7", true),
-            ("192.168.1.7", "192.168.1.8", false),
-            ("0.0.0.0/0", "8.8.8.8", true),
-            ("fd00::/8", "fd12::1", true),
-            ("fd00::/8", "fe80::1", false),
-            ("::/0", "2001:db8::1", true),
-            ("127.0.0.0/8", "::ffff:127.0.0.1", true),
-            ("::1", "::1", true),
-            ("10.0.0.0/8", "::1", false),
-        ];
-        for (net, addr, want) in cases {
-            assert_eq!(
-                Cidr::parse(net).unwrap().contains(ip(addr)),
-                want,
-                "{net} {addr}"
-            );
-        }
-        for bad in [
-            "10.0.0.0/33",
-            "fd00::/129",
-            "10.0.0/8",
-            "x",
-            "10.0.0.0/",
-            "10.0.0.0/-1",
-            "::/+1",
-        ] {
-            assert!(Cidr::parse(bad).is_err(), "{bad}");
-        }
     }
 
     #[test]
@@ -556,44 +366,6 @@ mod tests {
         );
     }
 
-    fn parse(args: &[&str]) -> Result<PolicyConfig, String> {
-        let mut p = pico_args::Arguments::from_vec(args.iter().map(Into::into).collect());
-        PolicyConfig::from_args(&mut p)
-    }
-
-    #[test]
-    fn flags() {
-        let c = parse(&[
-            "--block",
-            "Ads.Example.COM.",
-            "--block",
-            "t.net",
-            "--block-list",
-            "/a",
-            "--allow-domain",
-            "ok.org",
-            "--allow-list",
-            "/b",
-            "--auth-file",
-            "/c",
-            "--default-deny",
-            "--deny-private-targets",
-        ])
-        .unwrap();
-        assert_eq!(c.block, ["ads.example.com", "t.net"]);
-        assert_eq!(c.block_lists, [PathBuf::from("/a")]);
-        assert_eq!(c.allow_domains, ["ok.org"]);
-        assert_eq!(c.allow_lists, [PathBuf::from("/b")]);
-        assert_eq!(c.auth_file, Some(PathBuf::from("/c")));
-        assert!(c.default_deny && c.deny_private_targets);
-        let e = parse(&["--block", "a..b"]).unwrap_err();
-        assert!(e.starts_with("--block: invalid domain 'a..b'"), "{e}");
-        let e = parse(&["--allow-domain", "x y"]).unwrap_err();
-        assert!(e.starts_with("--allow-domain: invalid domain"), "{e}");
-        let e = parse(&["--allow", "10.0.0.0/33"]).unwrap_err();
-        assert!(e.starts_with("invalid CIDR '10.0.0.0/33'"), "{e}");
-    }
-
     #[test]
     fn unreadable_files_fail_the_build() {
         let c = PolicyConfig {
@@ -601,17 +373,27 @@ mod tests {
             ..PolicyConfig::default()
         };
         let e = Policy::new(&c).unwrap_err();
-        assert!(e.contains("/nonexistent/ads.txt"), "{e}");
+        assert!(e.to_string().contains("/nonexistent/ads.txt"), "{e}");
         let c = PolicyConfig {
             auth_file: Some("/nonexistent/users".into()),
             ..PolicyConfig::default()
         };
-        assert!(Policy::new(&c).unwrap_err().contains("/nonexistent/users"));
+        assert!(
+            Policy::new(&c)
+                .unwrap_err()
+                .to_string()
+                .contains("/nonexistent/users")
+        );
         let c = PolicyConfig {
             auth_env: Some(Secret("nocolon".into())),
             ..PolicyConfig::default()
         };
-        assert!(Policy::new(&c).unwrap_err().starts_with("SMOLPROXY_AUTH"));
+        assert!(
+            Policy::new(&c)
+                .unwrap_err()
+                .to_string()
+                .starts_with("SMOLPROXY_AUTH")
+        );
     }
 
     #[test]
@@ -627,7 +409,6 @@ mod tests {
             p.check_host("www.example.com").unwrap_err().message(),
             "www.example.com is blocked by the rule 'example.com'"
         );
-        assert!(!p.requires_auth());
         assert_eq!(p.authenticate(std::iter::empty()), Ok(None));
     }
 }

@@ -7,8 +7,7 @@
 
 use std::path::Path;
 
-/// The realm sent in `Proxy-Authenticate` (RFC 7617 §2).
-pub const REALM: &str = "smolproxy";
+use super::load::{PolicyError, read_bounded};
 
 /// The challenge field of every 407 response (RFC 9110 §11.7.1).
 pub const CHALLENGE_FIELD: &str = "Proxy-Authenticate: Basic realm=\"smolproxy\"\r\n";
@@ -86,19 +85,9 @@ fn split_pair(s: &str) -> Result<(&str, &str), &'static str> {
 }
 
 impl Credentials {
-    /// Number of users.
-    pub fn len(&self) -> usize {
-        self.users.len()
-    }
-
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.users.is_empty()
-    }
-
     /// Add the `user:password` in `SMOLPROXY_AUTH`.
-    pub fn add_env(&mut self, s: &Secret) -> Result<(), String> {
-        let (u, p) = split_pair(&s.0).map_err(|why| format!("{ENV_VAR}: {why}"))?;
+    pub fn add_env(&mut self, s: &Secret) -> Result<(), PolicyError> {
+        let (u, p) = split_pair(&s.0).map_err(|why| PolicyError::BadUser(ENV_VAR.into(), why))?;
         self.users.push((u.to_string(), p.as_bytes().to_vec()));
         Ok(())
     }
@@ -106,27 +95,28 @@ impl Credentials {
     /// Add the users of an auth file's `text`. Blank lines and `#`
     /// comments are skipped; a bad line is an error naming file:line (a
     /// half-read user list would lock people out without saying why).
-    pub fn add_file_text(&mut self, text: &str, origin: &str) -> Result<usize, String> {
+    pub fn add_file_text(&mut self, text: &str, origin: &str) -> Result<usize, PolicyError> {
         let mut added = 0;
         for (i, line) in text.lines().enumerate() {
             if line.trim().is_empty() || line.trim_start().starts_with('#') {
                 continue;
             }
-            let (u, p) = split_pair(line).map_err(|why| format!("{origin}:{}: {why}", i + 1))?;
+            let (u, p) = split_pair(line)
+                .map_err(|why| PolicyError::BadUser(format!("{origin}:{}", i + 1), why))?;
             self.users.push((u.to_string(), p.as_bytes().to_vec()));
             added += 1;
         }
         if added == 0 {
-            return Err(format!("{origin}: no user:password lines"));
+            return Err(PolicyError::NoUsers(origin.to_string()));
         }
         Ok(added)
     }
 
     /// Read the auth file at `path`.
-    pub fn add_file(&mut self, path: &Path) -> Result<usize, String> {
-        let bytes = crate::filter::read_bounded(path, MAX_AUTH_FILE_BYTES)?;
+    pub fn add_file(&mut self, path: &Path) -> Result<usize, PolicyError> {
+        let bytes = read_bounded(path, MAX_AUTH_FILE_BYTES)?;
         let text =
-            String::from_utf8(bytes).map_err(|_| format!("{}: not UTF-8 text", path.display()))?;
+            String::from_utf8(bytes).map_err(|_| PolicyError::NotText(path.to_path_buf()))?;
         self.add_file_text(&text, &path.display().to_string())
     }
 
@@ -325,15 +315,27 @@ mod tests {
     #[test]
     fn bad_files_and_env() {
         let mut c = Credentials::default();
-        let e = c.add_file_text("alice:ok\nnocolon\n", "users").unwrap_err();
+        let e = c
+            .add_file_text("alice:ok\nnocolon\n", "users")
+            .unwrap_err()
+            .to_string();
         assert_eq!(e, "users:2: expected user:password (no colon found)");
-        let e = c.add_file_text("# only comments\n", "users").unwrap_err();
+        let e = c
+            .add_file_text("# only comments\n", "users")
+            .unwrap_err()
+            .to_string();
         assert_eq!(e, "users: no user:password lines");
-        let e = c.add_file_text("al ice:pw\n", "users").unwrap_err();
+        let e = c
+            .add_file_text("al ice:pw\n", "users")
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("users:1: the user name"), "{e}");
-        let e = c.add_file_text("alice:\n", "users").unwrap_err();
+        let e = c
+            .add_file_text("alice:\n", "users")
+            .unwrap_err()
+            .to_string();
         assert_eq!(e, "users:1: the password is empty");
-        let e = c.add_env(&Secret("nopass".into())).unwrap_err();
+        let e = c.add_env(&Secret("nopass".into())).unwrap_err().to_string();
         assert!(e.starts_with("SMOLPROXY_AUTH: "), "{e}");
         assert!(!format!("{:?} {:?}", Secret("a:b".into()), creds()).contains("s3cr3t"));
     }

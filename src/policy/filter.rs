@@ -15,9 +15,10 @@
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
-use std::io::Read;
 use std::net::IpAddr;
 use std::path::Path;
+
+use super::load::{PolicyError, read_bounded};
 
 /// Largest list file read, in bytes: the biggest public block lists are
 /// tens of megabytes; the bound stops `--block-list /dev/zero` from eating
@@ -314,27 +315,9 @@ pub fn add_list(set: &mut DomainSet, text: &[u8], origin: &str) -> ListReport {
 
 /// Read the list file at `path` into `set`. Only a file that cannot be
 /// read (or is larger than [`MAX_LIST_BYTES`]) is an error.
-pub fn load_list(set: &mut DomainSet, path: &Path) -> Result<ListReport, String> {
+pub fn load_list(set: &mut DomainSet, path: &Path) -> Result<ListReport, PolicyError> {
     let text = read_bounded(path, MAX_LIST_BYTES)?;
     Ok(add_list(set, &text, &path.display().to_string()))
-}
-
-/// Read at most `limit` bytes of `path`; more is an error.
-pub fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, String> {
-    let file =
-        std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let mut text = Vec::new();
-    file.take(limit + 1)
-        .read_to_end(&mut text)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    if text.len() as u64 > limit {
-        return Err(format!(
-            "{} is larger than {} MiB",
-            path.display(),
-            limit / (1024 * 1024)
-        ));
-    }
-    Ok(text)
 }
 
 /// Why the filter refuses a host.
@@ -371,11 +354,6 @@ impl Filter {
             Some(rule) => Err(Blocked::Rule(rule.to_string())),
             None => Ok(()),
         }
-    }
-
-    /// Whether no rule is configured at all.
-    pub fn is_empty(&self) -> bool {
-        !self.default_deny && self.block.is_empty() && self.allow.is_empty()
     }
 }
 
@@ -560,11 +538,13 @@ mod tests {
     #[test]
     fn unreadable_and_oversized_files() {
         let mut s = DomainSet::new();
-        let e = load_list(&mut s, Path::new("/nonexistent/list.txt")).unwrap_err();
+        let e = load_list(&mut s, Path::new("/nonexistent/list.txt"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("cannot read /nonexistent/list.txt"), "{e}");
         let dir = std::env::temp_dir().join(format!("smolproxy-filter-{}", std::process::id()));
         std::fs::write(&dir, vec![b'a'; 100]).unwrap();
-        let e = read_bounded(&dir, 10).unwrap_err();
+        let e = read_bounded(&dir, 10).unwrap_err().to_string();
         assert!(e.contains("larger than"), "{e}");
         let _ = std::fs::remove_file(&dir);
     }

@@ -1,0 +1,227 @@
+//! The one place a parsed request becomes a decision: answer it with one
+//! of the proxy's own pages, refuse it with a reason, open a tunnel, or
+//! forward it directly to its origin. The order is the policy's: who may
+//! ask (407), then where to (domain rules, 403), then the CONNECT port —
+//! all before any DNS lookup or connection. Pure: a head and the policy
+//! in force go in, a [`Decision`] comes out; `conn.rs` carries it out.
+
+use crate::error::Error;
+use crate::http::framing::max_forwards;
+use crate::http::head::Head;
+use crate::http::target::{Authority, Target, parse_target};
+use crate::own::pages::Page;
+use crate::policy::Policy;
+
+/// What to do with one request.
+#[derive(Debug)]
+pub(crate) enum Route {
+    /// The proxy answers with a page of its own.
+    Own(Page),
+    /// The request is refused: the error knows its status and reason.
+    Refuse(Error),
+    /// CONNECT: open a tunnel to this authority.
+    Tunnel(Authority),
+    /// Plain HTTP: forward to the origin ourselves.
+    Direct {
+        /// Where to connect.
+        origin: Authority,
+        /// The Host field to send (RFC 9112 §3.2.2).
+        host_field: String,
+        /// The origin-form target to send: path and query, exact.
+        path: String,
+    },
+}
+
+/// A route and who asked for it.
+#[derive(Debug)]
+pub(crate) struct Decision {
+    /// What to do.
+    pub(crate) route: Route,
+    /// The authenticated user, once authentication has passed.
+    pub(crate) user: Option<String>,
+}
+
+/// Decide what to do with `head` under `policy`.
+pub(crate) fn route(head: &Head, policy: &Policy) -> Decision {
+    let mut user = None;
+    let route = decide(head, policy, &mut user).unwrap_or_else(Route::Refuse);
+    Decision { route, user }
+}
+
+fn decide(head: &Head, policy: &Policy, user: &mut Option<String>) -> Result<Route, Error> {
+    let target = parse_target(&head.method, &head.target).map_err(Error::Target)?;
+    check_host_fields(head)?;
+    if max_forwards(head) == Some(0) {
+        // RFC 9110 §7.6.2: the last hop a TRACE or OPTIONS may take.
+        return Ok(Route::Own(Page::LastHop));
+    }
+    if let Target::Connect(_) | Target::Http { .. } = &target {
+        *user = policy
+            .authenticate(head.values("proxy-authorization"))
+            .map_err(Error::ProxyAuth)?;
+    }
+    match target {
+        Target::Connect(authority) => {
+            policy.check_host(&authority.host).map_err(Error::Denied)?;
+            policy
+                .check_connect_port(authority.port)
+                .map_err(Error::Denied)?;
+            Ok(Route::Tunnel(authority))
+        }
+        Target::Http {
+            authority,
+            host_field,
+            path,
+        } => {
+            policy.check_host(&authority.host).map_err(Error::Denied)?;
+            Ok(Route::Direct {
+                origin: authority,
+                host_field,
+                path,
+            })
+        }
+        Target::Https => Err(Error::NotImplemented(
+            "https:// URLs must be sent through a CONNECT tunnel (set this proxy for HTTPS too)",
+        )),
+        Target::OtherScheme => Err(Error::NotImplemented(
+            "only http:// URLs and CONNECT are supported",
+        )),
+        Target::Origin(_) | Target::Asterisk => Ok(Route::Own(Page::Status)),
+    }
+}
+
+/// RFC 9112 §3.2: an HTTP/1.1 request must carry exactly one Host field.
+/// (Its value is then replaced by the target's authority, §3.2.2.)
+fn check_host_fields(head: &Head) -> Result<(), Error> {
+    match head.values("host").count() {
+        0 if head.minor >= 1 && head.method != "CONNECT" => {
+            Err(Error::BadRequest("missing Host field"))
+        }
+        0 | 1 => Ok(()),
+        _ => Err(Error::BadRequest("more than one Host field")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::head::parse_request;
+    use crate::policy::PolicyConfig;
+    use crate::policy::auth::Secret;
+
+    fn head(raw: &str) -> Head {
+        parse_request(raw.as_bytes()).unwrap().unwrap().0
+    }
+
+    /// The route's shape and status, as one short string.
+    fn shape(d: &Decision) -> String {
+        match &d.route {
+            Route::Own(p) => format!("own {p:?}"),
+            Route::Refuse(e) => format!("refuse {}", e.status().unwrap_or(0)),
+            Route::Tunnel(a) => format!("tunnel {}", a.to_host_port()),
+            Route::Direct {
+                origin,
+                host_field,
+                path,
+            } => format!("direct {} {host_field} {path}", origin.to_host_port()),
+        }
+    }
+
+    #[test]
+    fn decisions() {
+        let c = PolicyConfig {
+            block: vec!["ads.example".into()],
+            ..PolicyConfig::default()
+        };
+        let open = Policy::new(&c).unwrap();
+        let c = PolicyConfig {
+            auth_env: Some(Secret("alice:pw".into())),
+            ..PolicyConfig::default()
+        };
+        let locked = Policy::new(&c).unwrap();
+        // "alice:pw" in base64.
+        let creds = "Proxy-Authorization: Basic YWxpY2U6cHc=\r\n";
+        let cases: &[(&Policy, String, &str)] = &[
+            (
+                &open,
+                "GET / HTTP/1.1\r\nHost: p\r\n\r\n".into(),
+                "own Status",
+            ),
+            (
+                &open,
+                "OPTIONS * HTTP/1.1\r\nHost: p\r\n\r\n".into(),
+                "own Status",
+            ),
+            (
+                &open,
+                "GET http://a.test:81/x?y HTTP/1.1\r\nHost: a.test:81\r\n\r\n".into(),
+                "direct a.test:81 a.test:81 /x?y",
+            ),
+            (
+                &open,
+                "CONNECT a.test:443 HTTP/1.1\r\nHost: a.test:443\r\n\r\n".into(),
+                "tunnel a.test:443",
+            ),
+            (
+                &open,
+                "CONNECT a.test:25 HTTP/1.1\r\n\r\n".into(),
+                "refuse 403",
+            ),
+            (
+                &open,
+                "GET http://x.ads.example/ HTTP/1.1\r\nHost: x\r\n\r\n".into(),
+                "refuse 403",
+            ),
+            (
+                &open,
+                "GET http://a.test/ HTTP/1.1\r\n\r\n".into(),
+                "refuse 400",
+            ),
+            (
+                &open,
+                "GET http://a.test/ HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n".into(),
+                "refuse 400",
+            ),
+            (
+                &open,
+                "GET https://a.test/ HTTP/1.1\r\nHost: a.test\r\n\r\n".into(),
+                "refuse 501",
+            ),
+            (
+                &open,
+                "GET ftp://a.test/ HTTP/1.1\r\nHost: a.test\r\n\r\n".into(),
+                "refuse 501",
+            ),
+            (
+                &open,
+                "OPTIONS http://a.test/ HTTP/1.1\r\nHost: a.test\r\nMax-Forwards: 0\r\n\r\n".into(),
+                "own LastHop",
+            ),
+            (
+                &locked,
+                "GET http://a.test/ HTTP/1.1\r\nHost: a.test\r\n\r\n".into(),
+                "refuse 407",
+            ),
+            (
+                &locked,
+                format!("GET http://a.test/ HTTP/1.1\r\nHost: a.test\r\n{creds}\r\n"),
+                "direct a.test:80 a.test /",
+            ),
+            // The proxy's own page needs no proxy credentials.
+            (
+                &locked,
+                "GET / HTTP/1.1\r\nHost: p\r\n\r\n".into(),
+                "own Status",
+            ),
+        ];
+        for (policy, raw, want) in cases {
+            let d = route(&head(raw), policy);
+            assert_eq!(shape(&d), *want, "{raw:?}");
+        }
+        let d = route(
+            &head(&format!("CONNECT a.test:443 HTTP/1.1\r\n{creds}\r\n")),
+            &locked,
+        );
+        assert_eq!(d.user.as_deref(), Some("alice"));
+    }
+}

@@ -1,0 +1,120 @@
+//! What every connection task shares: the configuration, the policy in
+//! force (replaced on reload), the dialer that reaches upstreams, the count
+//! of open connections, the shutdown signal and the executor; and the
+//! [`Slot`] a connection holds under `--max-clients`.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock, Weak};
+
+use smol::Executor;
+
+use crate::config::Config;
+use crate::policy::Policy;
+use crate::upstream::Dialer;
+
+/// State every connection task shares.
+pub(crate) struct Shared {
+    /// The configuration it was started with.
+    pub(crate) config: Config,
+    policy: RwLock<Arc<Policy>>,
+    /// Resolve, check, connect: the one way to an upstream.
+    pub(crate) dialer: Dialer,
+    /// Client connections open now.
+    active: AtomicUsize,
+    /// Closed when shutdown begins.
+    shutdown: async_channel::Receiver<()>,
+    /// The executor, to start a tunnel as a task of its own.
+    executor: Weak<Executor<'static>>,
+}
+
+impl Shared {
+    /// Shared state for connections run on `executor`.
+    pub(crate) fn new(
+        config: Config,
+        policy: Policy,
+        dialer: Dialer,
+        shutdown: async_channel::Receiver<()>,
+        executor: Weak<Executor<'static>>,
+    ) -> Shared {
+        Shared {
+            config,
+            policy: RwLock::new(Arc::new(policy)),
+            dialer,
+            active: AtomicUsize::new(0),
+            shutdown,
+            executor,
+        }
+    }
+
+    /// The policy in force now (replaced on reload).
+    pub(crate) fn policy(&self) -> Arc<Policy> {
+        match self.policy.read() {
+            Ok(p) => Arc::clone(&p),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// Replace the policy; connections pick it up at their next request.
+    pub(crate) fn set_policy(&self, p: Policy) {
+        match self.policy.write() {
+            Ok(mut slot) => *slot = Arc::new(p),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(p),
+        }
+    }
+
+    /// Client connections open now.
+    pub(crate) fn active(&self) -> usize {
+        self.active.load(Ordering::Relaxed)
+    }
+
+    /// Completes when shutdown begins.
+    pub(crate) async fn shutdown_started(&self) {
+        let _ = self.shutdown.recv().await;
+    }
+
+    /// Whether shutdown has begun.
+    pub(crate) fn shutting_down(&self) -> bool {
+        self.shutdown.is_closed()
+    }
+
+    /// Run `task` as a task of its own; gives it back if the executor is
+    /// gone (the server is stopping).
+    pub(crate) fn spawn<F>(&self, task: F) -> Result<(), F>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        match self.executor.upgrade() {
+            Some(ex) => {
+                ex.spawn(task).detach();
+                Ok(())
+            }
+            None => Err(task),
+        }
+    }
+}
+
+/// One client connection's place under `--max-clients`: the count goes
+/// down when it is dropped, however the connection ends (also on panic).
+/// It moves with the connection when a tunnel becomes a task of its own.
+pub(crate) struct Slot(Arc<Shared>);
+
+impl Slot {
+    /// Take a place, or `None` when `--max-clients` are already open.
+    pub(crate) fn take(shared: &Arc<Shared>) -> Option<Slot> {
+        let max = shared.config.max_clients;
+        shared
+            .active
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Slot(Arc::clone(shared)))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.active.fetch_sub(1, Ordering::Relaxed);
+    }
+}
