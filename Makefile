@@ -51,7 +51,7 @@ include cross/cross.mk
 include bench/bench.mk
 include fuzz/fuzz.mk
 
-# ---- soak (issue 6): not part of make test
+# ---- soak: not part of make test
 SOAK_SECS    ?= 180
 SOAK_WORKERS ?= 12
 

@@ -1,5 +1,5 @@
-# Benchmarks (issue 5): smolproxy side by side with tinyproxy, squid and a
-# direct connection, all on loopback. See bench/README-section.md.
+# Benchmarks: smolproxy side by side with tinyproxy, squid and a
+# direct connection, all on loopback. See the Benchmarks section of README.md.
 #   make bench                 full run (median of 5, ~10 min), writes BENCHMARKS.md
 #   make bench BENCH_QUICK=1   one short run for development, writes bench/out/quick.md
 #   make bench BENCH_ARGS='--only direct,smolproxy'   extra flags for bench/run.py

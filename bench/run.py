@@ -3,7 +3,7 @@
 
 Starts a local nginx origin on 127.0.0.1 (a 1 KiB and a sparse 1 GiB file in a
 temporary directory), starts each proxy on a loopback port, measures the
-figures of issue 5 (each the median of --runs runs) and prints a Markdown
+figures listed in README.md, Benchmarks (each the median of --runs runs) and prints a Markdown
 report; --out also writes it to a file.  All traffic stays on loopback, every
 load is bounded in time, and every process started here is killed on exit.
 
@@ -667,7 +667,7 @@ def report(subjects, figs, notes, a, cmdline):
         f"wrk: 2 threads, {a.conns} connections, {a.duration} s per run. "
         "Memory per tunnel = (RSS while holding − RSS just before) ÷ tunnels open; "
         "idle memory is PSS (shared library pages divided among their users), RSS beside it. "
-        "See bench/README-section.md for what each figure means.",
+        "See the Benchmarks section of README.md for what each figure means.",
         "",
     ]
     return "\n".join(head + L) + "\n"

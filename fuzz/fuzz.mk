@@ -1,4 +1,4 @@
-# Fuzzing (issue 6): cargo-fuzz targets in fuzz/, see fuzz/README.md.
+# Fuzzing: cargo-fuzz targets in fuzz/, see fuzz/README.md.
 # Both targets install the nightly toolchain and cargo-fuzz if missing.
 
 FUZZ_SECONDS    ?= 60
