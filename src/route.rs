@@ -105,13 +105,9 @@ fn check_host_fields(head: &Head) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::head::parse_request;
+    use crate::http::head::test_request as head;
     use crate::policy::PolicyConfig;
     use crate::policy::auth::Secret;
-
-    fn head(raw: &str) -> Head {
-        parse_request(raw.as_bytes()).unwrap().unwrap().0
-    }
 
     /// The route's shape and status, as one short string.
     fn shape(d: &Decision) -> String {

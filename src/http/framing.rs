@@ -136,11 +136,7 @@ pub fn keeps_alive(head: &Head) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::head::{parse_request, parse_response};
-
-    fn req(raw: &str) -> Head {
-        parse_request(raw.as_bytes()).unwrap().unwrap().0
-    }
+    use crate::http::head::{parse_response, test_request as req};
 
     #[test]
     fn request_framing() {

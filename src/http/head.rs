@@ -222,6 +222,12 @@ pub fn parse_response(buf: &[u8]) -> Result<Option<(Head, usize)>, HeadError> {
     }
 }
 
+/// A request head from text, for the tests of every module that reads heads.
+#[cfg(test)]
+pub(crate) fn test_request(raw: &str) -> Head {
+    parse_request(raw.as_bytes()).unwrap().unwrap().0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -196,11 +196,7 @@ pub fn trace_body(head: &Head) -> Vec<u8> {
 mod tests {
     use super::*;
     use crate::http::framing::{request_body, response_body};
-    use crate::http::head::{parse_request, parse_response};
-
-    fn req(raw: &str) -> Head {
-        parse_request(raw.as_bytes()).unwrap().unwrap().0
-    }
+    use crate::http::head::{parse_response, test_request as req};
 
     #[test]
     fn rewrite_request() {

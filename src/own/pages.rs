@@ -57,11 +57,7 @@ pub(crate) fn render(page: Page, head: &Head) -> (u16, Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::head::parse_request;
-
-    fn req(raw: &str) -> Head {
-        parse_request(raw.as_bytes()).unwrap().unwrap().0
-    }
+    use crate::http::head::test_request as req;
 
     #[test]
     fn pages() {
