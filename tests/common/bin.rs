@@ -3,7 +3,9 @@
 //! starts it on a free loopback port, optionally under `prlimit`, and
 //! gives a `Running`: its log lines come through a pipe as they are
 //! written; it is sent requests and signals, measured through /proc, and
-//! stopped or killed.
+//! stopped or killed. Its log reaches the terminal only when the test
+//! fails (printed, through libtest's capture, when a `Running` is dropped
+//! during a panic).
 
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpStream};
@@ -244,9 +246,17 @@ impl Running {
 }
 
 impl Drop for Running {
-    /// A failed test must not leave the proxy running.
+    /// A failed test must not leave the proxy running, and shows its log
+    /// (a passing test shows nothing).
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if std::thread::panicking() {
+            let log = self.all_lines().join("\n");
+            eprintln!(
+                "---- log of the smolproxy child on {} ----\n{log}",
+                self.addr
+            );
+        }
     }
 }
