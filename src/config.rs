@@ -375,6 +375,7 @@ mod tests {
         assert_eq!(c.max_clients, 1024);
         assert!(c.via);
         assert_eq!(c.log_level, log::LevelFilter::Info);
+        assert_eq!(c.auth_fail_delay, Duration::from_secs(1));
     }
 
     #[test]

@@ -10,13 +10,13 @@ use std::io::{BufReader, Write};
 use std::process::Command;
 use std::sync::atomic::Ordering;
 
+use common::client::read_request;
+use common::files::TempDir;
+use common::origin::{Origin, TlsOrigin};
+
 /// Load `url` in headless Chromium through `proxy`; return the DOM.
 fn dump_dom(proxy: &common::Proxy, url: &str) -> String {
-    let profile = std::env::temp_dir().join(format!(
-        "smolproxy-chromium-{}-{}",
-        std::process::id(),
-        url.len()
-    ));
+    let profile = TempDir::new("chromium");
     let out = Command::new("chromium")
         .args([
             "--headless",
@@ -33,12 +33,11 @@ fn dump_dom(proxy: &common::Proxy, url: &str) -> String {
             "--proxy-bypass-list=<-loopback>",
         ])
         .arg(format!("--proxy-server=http://{}", proxy.addr))
-        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(format!("--user-data-dir={}", profile.path().display()))
         .arg("--dump-dom")
         .arg(url)
         .output()
         .expect("chromium must be installed (make test installs it)");
-    let _ = std::fs::remove_dir_all(&profile);
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -46,10 +45,10 @@ fn dump_dom(proxy: &common::Proxy, url: &str) -> String {
 fn chromium_loads_a_page_and_its_script_over_plain_http() {
     // The page pulls a script that writes into it: two requests, the
     // second usually on the same kept connection.
-    let origin = common::Origin::raw(|stream, seen| {
+    let origin = Origin::raw(|stream, seen| {
         let mut r = BufReader::new(stream.try_clone().unwrap());
         let mut w = stream;
-        while let Ok((head, _)) = common::read_request(&mut r) {
+        while let Ok((head, _)) = read_request(&mut r) {
             seen.lock().unwrap().push(head.clone());
             let (ctype, body) = if head.starts_with("GET /app.js ") {
                 (
@@ -96,7 +95,7 @@ fn chromium_loads_a_page_and_its_script_over_plain_http() {
 
 #[test]
 fn chromium_loads_https_through_a_connect_tunnel() {
-    let tls = common::tls_origin();
+    let tls = TlsOrigin::start();
     let proxy = common::start();
     let url = format!("https://localhost:{}/", tls.port);
     let dom = dump_dom(&proxy, &url);

@@ -5,18 +5,15 @@ mod common;
 
 use std::io::{BufReader, Write};
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
-use std::time::Duration;
 
-use common::bin::{BIN, spawn};
+use common::bin::{self, Spawn, spawn};
+use common::client::{get, read_response};
+use common::origin::Origin;
 
+/// Run the binary with `args` to completion.
 fn run(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(BIN).args(args).output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let r = bin::run(args, &[]);
+    (r.code, r.stdout, r.stderr)
 }
 
 #[test]
@@ -90,7 +87,7 @@ fn busy_port_exits_1() {
 
 #[test]
 fn start_up_access_lines_and_sigterm() {
-    let origin = common::Origin::echo();
+    let origin = Origin::echo();
     let mut p = spawn(&[], &[]);
     let listening = format!("INFO  listening on {}", p.addr);
     assert!(
@@ -99,9 +96,8 @@ fn start_up_access_lines_and_sigterm() {
         p.seen
     );
     let mut s = TcpStream::connect(&p.addr).unwrap();
-    s.write_all(&common::get(&origin.url("/logged?x=1")))
-        .unwrap();
-    let r = common::read_response(&mut BufReader::new(s), false).unwrap();
+    s.write_all(&get(&origin.url("/logged?x=1"))).unwrap();
+    let r = read_response(&mut BufReader::new(s), false).unwrap();
     assert_eq!(r.status, 200);
     let line = p.wait_for("/logged");
     // 2026-11-25T21:40:01.123Z INFO  127.0.0.1:5555 GET http://… 200 up=0 down=15 1ms user=-
@@ -123,29 +119,14 @@ fn start_up_access_lines_and_sigterm() {
 
 #[test]
 fn startup_line_names_the_address_and_sigint_exits_0() {
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let addr = format!("127.0.0.1:{port}");
-    let mut child = Command::new(BIN)
-        .args(["--listen", &addr, "-q"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    assert!(common::eventually(Duration::from_secs(10), || {
-        TcpStream::connect(&addr).is_ok()
-    }));
-    Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let status = child.wait().unwrap();
+    // Ready once it accepts connections (-q logs no `ready` line).
+    let mut quiet = Spawn::new(&["-q"]).start();
+    quiet.signal("-INT");
+    let status = quiet.child.wait().unwrap();
     assert_eq!(status.code(), Some(0));
     // -q: warnings only, so no start-up or access lines at all.
-    let mut err = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
-    assert!(err.is_empty(), "{err}");
+    let err = quiet.all_lines();
+    assert!(err.is_empty(), "{err:?}");
 
     let mut p = spawn(&[], &[]);
     p.signal("-INT");

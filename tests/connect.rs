@@ -6,12 +6,14 @@ use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::time::Duration;
 
-use smolproxy::policy::{ConnectPorts, PolicyConfig};
+use common::client::{connect_req, get};
+use common::origin::Origin;
+use common::{ConnectPorts, PolicyConfig};
 
 /// Open a tunnel to `target` and return the stream after the 200.
 fn tunnel(proxy: &common::Proxy, target: &str) -> TcpStream {
     let mut s = proxy.connect();
-    write!(s, "CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n").unwrap();
+    s.write_all(&connect_req(target)).unwrap();
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
@@ -22,27 +24,9 @@ fn tunnel(proxy: &common::Proxy, target: &str) -> TcpStream {
     s
 }
 
-/// A server that echoes everything until EOF, then writes `tail` and closes.
-fn echo_server(tail: &'static [u8]) -> std::net::SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = l.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for s in l.incoming() {
-            let Ok(mut s) = s else { continue };
-            std::thread::spawn(move || {
-                let mut w = s.try_clone().unwrap();
-                let _ = std::io::copy(&mut s, &mut w);
-                let _ = w.write_all(tail);
-                let _ = w.shutdown(Shutdown::Write);
-            });
-        }
-    });
-    addr
-}
-
 #[test]
 fn bytes_are_exact_both_ways_with_half_close() {
-    let server = echo_server(b"bye after your EOF");
+    let server = Origin::tcp_echo(b"bye after your EOF").addr;
     let proxy = common::start();
     let s = tunnel(&proxy, &server.to_string());
     let data: Vec<u8> = (0..3_000_000u32)
@@ -66,7 +50,7 @@ fn bytes_are_exact_both_ways_with_half_close() {
 
 #[test]
 fn early_data_after_the_connect_head_is_forwarded() {
-    let server = echo_server(b"");
+    let server = Origin::tcp_echo(b"").addr;
     let proxy = common::start();
     let mut s = proxy.connect();
     write!(
@@ -86,17 +70,14 @@ fn early_data_after_the_connect_head_is_forwarded() {
 #[test]
 fn server_first_protocols_work() {
     // Like SMTP or SSH: the server speaks first.
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = l.local_addr().unwrap();
-    std::thread::spawn(move || {
-        let (mut s, _) = l.accept().unwrap();
+    let server = Origin::raw(|mut s, _| {
         s.write_all(b"220 hello\r\n").unwrap();
         let mut buf = [0u8; 6];
         s.read_exact(&mut buf).unwrap();
         s.write_all(&buf).unwrap();
     });
     let proxy = common::start();
-    let mut s = tunnel(&proxy, &addr.to_string());
+    let mut s = tunnel(&proxy, &server.addr.to_string());
     let mut greet = [0u8; 11];
     s.read_exact(&mut greet).unwrap();
     assert_eq!(&greet, b"220 hello\r\n");
@@ -108,7 +89,7 @@ fn server_first_protocols_work() {
 
 #[test]
 fn default_policy_allows_only_port_443() {
-    let server = echo_server(b"");
+    let server = Origin::tcp_echo(b"").addr;
     let mut c = common::test_config();
     c.policy = PolicyConfig::default();
     let proxy = common::start_with(c);
@@ -145,8 +126,7 @@ fn connect_errors() {
         ("0.0.0.0:443", 403, "not allowed"),
     ];
     for (target, status, words) in cases {
-        let resp = proxy
-            .roundtrip(format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n").as_bytes());
+        let resp = proxy.roundtrip(&connect_req(target));
         assert_eq!(resp.status, *status, "{target}: {}", resp.text());
         assert!(resp.text().contains(words), "{target}: {}", resp.text());
     }
@@ -157,7 +137,7 @@ fn connect_errors() {
 
 #[test]
 fn idle_tunnel_is_closed() {
-    let server = echo_server(b"");
+    let server = Origin::tcp_echo(b"").addr;
     let mut c = common::test_config();
     c.tunnel_idle_timeout = Duration::from_millis(300);
     let proxy = common::start_with(c);
@@ -182,15 +162,14 @@ fn idle_tunnel_is_closed() {
 
 #[test]
 fn ipv6_listen_and_target() {
-    let Ok(l) = TcpListener::bind("[::1]:0") else {
-        eprintln!("skipped: no IPv6 loopback on this machine");
-        return;
-    };
-    let addr = l.local_addr().unwrap();
-    std::thread::spawn(move || {
-        let (mut s, _) = l.accept().unwrap();
-        s.write_all(b"v6").unwrap();
+    // Not a skip: every machine this runs on (developers', CI) has ::1.
+    let l = TcpListener::bind("[::1]:0").unwrap_or_else(|e| {
+        panic!("cannot bind the IPv6 loopback [::1]:0 ({e}); this test needs IPv6 on lo")
     });
+    let addr = Origin::on(l, |mut s, _| {
+        s.write_all(b"v6").unwrap();
+    })
+    .addr;
     let mut c = common::test_config();
     c.listen = vec!["[::1]:0".parse().unwrap()];
     let proxy = common::start_with(c);
@@ -205,13 +184,13 @@ fn ipv6_listen_and_target() {
 fn many_idle_tunnels_on_two_threads() {
     // Each tunnel is a task, not a thread: 300 idle tunnels on 2 threads
     // leave the proxy fully responsive.
-    let server = echo_server(b"");
+    let server = Origin::tcp_echo(b"").addr;
     let proxy = common::start();
     let tunnels: Vec<TcpStream> = (0..300)
         .map(|_| tunnel(&proxy, &server.to_string()))
         .collect();
-    let origin = common::Origin::echo();
-    let resp = proxy.roundtrip(&common::get(&origin.url("/still-fine")));
+    let origin = Origin::echo();
+    let resp = proxy.roundtrip(&get(&origin.url("/still-fine")));
     assert_eq!(resp.text(), "GET /still-fine\n");
     let mut last = &tunnels[299];
     last.write_all(b"ping").unwrap();

@@ -6,6 +6,9 @@ mod common;
 
 use std::process::Command;
 
+use common::files::TempDir;
+use common::origin::{Origin, TlsOrigin};
+
 fn curl(proxy: &common::Proxy, args: &[&str]) -> (i32, Vec<u8>, String) {
     let out = Command::new("curl")
         .args([
@@ -27,7 +30,7 @@ fn curl(proxy: &common::Proxy, args: &[&str]) -> (i32, Vec<u8>, String) {
 
 #[test]
 fn curl_get_and_head() {
-    let origin = common::Origin::echo();
+    let origin = Origin::echo();
     let proxy = common::start();
     let (code, out, err) = curl(&proxy, &[&origin.url("/curl?q=1")]);
     assert_eq!(code, 0, "{err}");
@@ -41,11 +44,10 @@ fn curl_get_and_head() {
 
 #[test]
 fn curl_large_post_streams_through() {
-    let origin = common::Origin::echo();
+    let origin = Origin::echo();
     let proxy = common::start();
-    let dir = std::env::temp_dir().join(format!("smolproxy-curl-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("body.bin");
+    let dir = TempDir::new("curl");
+    let file = dir.path().join("body.bin");
     let body: Vec<u8> = (0..8_000_000u32).map(|i| (i % 253) as u8).collect();
     std::fs::write(&file, &body).unwrap();
     let (code, out, err) = curl(
@@ -72,12 +74,11 @@ fn curl_large_post_streams_through() {
     );
     assert_eq!(code, 0, "{err}");
     assert!(out[14..] == body[..], "chunked body altered in transit");
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
 fn curl_https_through_connect() {
-    let tls = common::tls_origin();
+    let tls = TlsOrigin::start();
     let proxy = common::start();
     let url = format!("https://localhost:{}/", tls.port);
     let (code, out, err) = curl(&proxy, &["--cacert", &tls.cert.display().to_string(), &url]);
@@ -85,7 +86,7 @@ fn curl_https_through_connect() {
     let out = String::from_utf8_lossy(&out);
     assert!(out.contains("s_server"), "{out}");
     // curl -p forces a tunnel for plain HTTP too.
-    let origin = common::Origin::echo();
+    let origin = Origin::echo();
     let (code, out, err) = curl(&proxy, &["-p", &origin.url("/tunnelled")]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(out, b"GET /tunnelled\n");
@@ -93,7 +94,7 @@ fn curl_https_through_connect() {
 
 #[test]
 fn wget_through_the_proxy() {
-    let origin = common::Origin::echo();
+    let origin = Origin::echo();
     let proxy = common::start();
     let out = Command::new("wget")
         .args(["-q", "-O", "-", "--timeout=20", &origin.url("/wget")])

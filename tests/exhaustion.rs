@@ -3,108 +3,24 @@
 //! idle connections and large heads (a spawned proxy's VmRSS), and the
 //! client cap. Every load loop is bounded in count and time.
 mod common;
-mod harden;
 
 use std::io::{BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::net::TcpStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Origin, eventually, read_response};
+use common::bin::{Running, Spawn};
+use common::client::{dial, get, read_request, read_response, read_to_close};
+use common::eventually;
+use common::origin::Origin;
 
 // ------------------------------------------------------------ spawned proxy
 
-struct Spawned {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Spawned {
-    /// The proxy binary under `prlimit --nofile=N`, logging warnings to a pipe.
-    fn start(nofile: u32, extra: &[&str]) -> Spawned {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let child = Command::new("prlimit")
-            .arg(format!("--nofile={nofile}:{nofile}"))
-            .arg("--")
-            .arg(env!("CARGO_BIN_EXE_smolproxy"))
-            .args(["--listen", &addr.to_string(), "-q", "--threads", "2"])
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("prlimit and the proxy binary");
-        let s = Spawned { child, addr };
-        assert!(
-            eventually(Duration::from_secs(10), || TcpStream::connect(addr).is_ok()),
-            "the spawned proxy never listened"
-        );
-        let comm = std::fs::read_to_string(format!("/proc/{}/comm", s.pid())).unwrap();
-        assert_eq!(comm.trim(), "smolproxy", "prlimit execs the proxy");
-        s
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn alive(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
-    }
-
-    /// utime + stime in clock ticks.
-    fn cpu_ticks(&self) -> u64 {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap();
-        let rest = &stat[stat.rfind(')').unwrap() + 2..];
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        // Fields 14 and 15 of stat; `rest` starts at field 3.
-        f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
-    }
-
-    fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-            .unwrap()
-    }
-
-    /// One GET through the proxy, each step bounded by 2 s.
-    fn get(&self, url: &str) -> Option<u16> {
-        let mut s = TcpStream::connect_timeout(&self.addr, Duration::from_secs(2)).ok()?;
-        s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-        s.write_all(&common::get(url)).ok()?;
-        read_response(&mut BufReader::new(s), false)
-            .ok()
-            .map(|r| r.status)
-    }
-
-    /// Stop it and return what it logged.
-    fn stop(mut self) -> String {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let mut log = String::new();
-        if let Some(mut e) = self.child.stderr.take() {
-            let _ = e.read_to_string(&mut log);
-        }
-        log
-    }
-}
-
-impl Drop for Spawned {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The proxy binary under `prlimit --nofile=N`, logging only warnings.
+fn spawn_limited(nofile: u32, extra: &[&str]) -> Running {
+    let args = [&["-q", "--threads", "2"], extra].concat();
+    Spawn::new(&args).nofile(nofile).start()
 }
 
 // ------------------------------------------------------------ descriptors
@@ -112,8 +28,8 @@ impl Drop for Spawned {
 #[test]
 fn out_of_descriptors_backs_off_and_recovers() {
     let origin = Origin::echo();
-    let mut p = Spawned::start(64, &["--head-timeout", "30s", "--max-clients", "10000"]);
-    assert_eq!(p.get(&origin.url("/before")), Some(200));
+    let mut p = spawn_limited(64, &["--head-timeout", "30s", "--max-clients", "10000"]);
+    assert_eq!(p.try_get(&origin.url("/before")), Some(200));
     // Hold far more connections than the proxy has descriptors.
     let mut flood = Vec::new();
     let until = Instant::now() + Duration::from_secs(10);
@@ -139,12 +55,12 @@ fn out_of_descriptors_backs_off_and_recovers() {
     drop(flood);
     // Once descriptors free up, service resumes.
     assert!(
-        eventually(Duration::from_secs(15), || p.get(&origin.url("/after"))
+        eventually(Duration::from_secs(15), || p.try_get(&origin.url("/after"))
             == Some(200)),
         "service did not resume"
     );
     assert!(p.alive());
-    let log = p.stop();
+    let log = p.kill();
     assert!(
         log.contains("accept failed"),
         "no accept warning in:\n{log}"
@@ -181,11 +97,11 @@ fn slow_header_clients_are_cut_and_others_still_served() {
             std::thread::sleep(Duration::from_millis(100));
         }
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        let got = harden::read_to_close(&mut s).unwrap_or_default();
+        let got = read_to_close(&mut s).unwrap_or_default();
         (start.elapsed(), got)
     });
     let start = Instant::now();
-    let r = proxy.roundtrip(&common::get(&origin.url("/normal")));
+    let r = proxy.roundtrip(&get(&origin.url("/normal")));
     assert_eq!(r.status, 200);
     assert!(
         start.elapsed() < Duration::from_secs(5),
@@ -194,7 +110,7 @@ fn slow_header_clients_are_cut_and_others_still_served() {
     );
     // Every slow client is cut: 408 for a begun head, a silent close else.
     for (i, mut s) in slow.into_iter().enumerate() {
-        let got = harden::read_to_close(&mut s).expect("cut by the head timeout");
+        let got = read_to_close(&mut s).expect("cut by the head timeout");
         if i % 2 == 0 {
             assert!(
                 got.starts_with(b"HTTP/1.1 408 "),
@@ -221,7 +137,7 @@ fn slow_reader_is_cut_by_the_read_timeout() {
     let d = done.clone();
     let origin = Origin::raw(move |mut s, _| {
         let mut r = BufReader::new(s.try_clone().unwrap());
-        let _ = common::read_request(&mut r);
+        let _ = read_request(&mut r);
         let _ = s.set_write_timeout(Some(Duration::from_secs(20)));
         let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 268435456\r\n\r\n");
         let chunk = vec![b'z'; 64 * 1024];
@@ -236,12 +152,12 @@ fn slow_reader_is_cut_by_the_read_timeout() {
     c.read_timeout = Duration::from_secs(1);
     let proxy = common::start_with(c);
     let mut s = proxy.connect();
-    s.write_all(&common::get(&origin.url("/big"))).unwrap();
+    s.write_all(&get(&origin.url("/big"))).unwrap();
     // Read nothing for a while: the proxy's writes stall.
     std::thread::sleep(Duration::from_secs(3));
     // Meanwhile others are served.
     let other = Origin::echo();
-    assert_eq!(proxy.roundtrip(&common::get(&other.url("/x"))).status, 200);
+    assert_eq!(proxy.roundtrip(&get(&other.url("/x"))).status, 200);
     let mut total = 0usize;
     let mut b = vec![0u8; 256 * 1024];
     loop {
@@ -262,8 +178,8 @@ fn slow_reader_is_cut_by_the_read_timeout() {
 #[test]
 fn memory_stays_bounded_under_idle_connections_and_large_heads() {
     let origin = Origin::echo();
-    let p = Spawned::start(4096, &["--head-timeout", "60s", "--max-clients", "5000"]);
-    assert_eq!(p.get(&origin.url("/warm")), Some(200));
+    let p = spawn_limited(4096, &["--head-timeout", "60s", "--max-clients", "5000"]);
+    assert_eq!(p.try_get(&origin.url("/warm")), Some(200));
     let base = p.rss_kib();
     let mut held = Vec::new();
     for _ in 0..1000 {
@@ -286,8 +202,7 @@ fn memory_stays_bounded_under_idle_connections_and_large_heads() {
     for _ in 0..30 {
         let mut batch = Vec::new();
         for _ in 0..10 {
-            let mut s = TcpStream::connect(p.addr).unwrap();
-            s.set_read_timeout(Some(common::IO_WAIT)).unwrap();
+            let mut s = dial(p.addr);
             s.write_all(full.as_bytes()).unwrap();
             batch.push(s);
         }
@@ -304,7 +219,7 @@ fn memory_stays_bounded_under_idle_connections_and_large_heads() {
     // 200 × 64 KiB of head buffers is 12.5 MiB; allow generous slack.
     assert!(loaded < 96 * 1024, "VmRSS {loaded} KiB (base {base} KiB)");
     drop(held);
-    assert_eq!(p.get(&origin.url("/after")), Some(200));
+    assert_eq!(p.try_get(&origin.url("/after")), Some(200));
 }
 
 // ------------------------------------------------------------ client cap
@@ -319,7 +234,7 @@ fn client_cap_refuses_a_flood_with_503_and_recovers() {
     assert!(eventually(Duration::from_secs(5), || proxy.handle.active() == 3));
     for _ in 0..50 {
         let mut s = proxy.connect();
-        let got = harden::read_to_close(&mut s).expect("refused and closed");
+        let got = read_to_close(&mut s).expect("refused and closed");
         let text = String::from_utf8_lossy(&got);
         assert!(text.starts_with("HTTP/1.1 503 "), "{text}");
         assert!(text.contains("\r\nRetry-After: 2\r\n"), "{text}");
@@ -328,6 +243,6 @@ fn client_cap_refuses_a_flood_with_503_and_recovers() {
     }
     drop(held);
     assert!(eventually(Duration::from_secs(5), || proxy.handle.active() == 0));
-    let r = proxy.roundtrip(&common::get(&origin.url("/back")));
+    let r = proxy.roundtrip(&get(&origin.url("/back")));
     assert_eq!(r.status, 200);
 }

@@ -6,9 +6,9 @@
 //! and another client served meanwhile.
 //!
 //! Tests here run one at a time (descriptor counts are per process) and
-//! capture the proxy's log lines.
+//! capture the proxy's log lines. The namespace test needs root, so a plain
+//! `cargo test` ignores it; `make test` runs it wherever `ip netns` works.
 mod common;
-mod harden;
 
 use std::io::{BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -16,9 +16,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Once};
 use std::time::{Duration, Instant};
 
-use common::{Origin, eventually, open_fds, read_response};
-use smolproxy::config::Config;
-use smolproxy::server::Handle;
+use common::client::{dial, get, read_request, read_response, read_to_close};
+use common::origin::Origin;
+use common::strict::parse_message;
+use common::{Config, Proxy, eventually, open_fds};
 
 // ------------------------------------------------------------ log capture
 
@@ -59,8 +60,7 @@ fn dump_log() -> String {
 static SERIAL: Mutex<()> = Mutex::new(());
 
 struct Env {
-    handle: Handle,
-    addr: SocketAddr,
+    proxy: Proxy,
     echo: Origin,
     _serial: MutexGuard<'static, ()>,
 }
@@ -81,30 +81,17 @@ impl Env {
             let _ = log::set_logger(&Capture);
         });
         log::set_max_level(log::LevelFilter::Debug);
-        let handle = smolproxy::server::bind(c)
-            .expect("bind")
-            .with_resolver(common::test_resolver())
-            .start()
-            .expect("start");
-        let addr = handle.addrs()[0];
         Env {
-            handle,
-            addr,
+            proxy: Proxy::new(common::launch(c).expect("start")),
             echo: Origin::echo(),
             _serial: serial,
         }
     }
 
-    fn connect(&self) -> TcpStream {
-        let s = TcpStream::connect(self.addr).unwrap();
-        s.set_read_timeout(Some(common::IO_WAIT)).unwrap();
-        s
-    }
-
     /// Another client is served normally.
     fn other_client_ok(&self) {
-        let mut s = self.connect();
-        s.write_all(&common::get(&self.echo.url("/other"))).unwrap();
+        let mut s = self.proxy.connect();
+        s.write_all(&get(&self.echo.url("/other"))).unwrap();
         let r = read_response(&mut BufReader::new(s), false).expect("other client served");
         assert_eq!(r.status, 200);
         assert_eq!(r.text(), "GET /other\n");
@@ -113,9 +100,9 @@ impl Env {
     /// No task and no descriptor outlives the fault.
     fn settle(&self, baseline: usize) {
         assert!(
-            eventually(Duration::from_secs(5), || self.handle.active() == 0),
+            eventually(Duration::from_secs(5), || self.proxy.handle.active() == 0),
             "{} connections still active",
-            self.handle.active()
+            self.proxy.handle.active()
         );
         assert!(
             eventually(Duration::from_secs(5), || open_fds() <= baseline),
@@ -149,13 +136,13 @@ fn drain(s: &mut TcpStream) {
     while matches!(s.read(&mut b), Ok(n) if n > 0) {}
 }
 
-/// Send `req` on a new connection; return the peer and everything the
-/// proxy sent until it closed.
-fn exchange(env: &Env, req: &[u8]) -> (String, Vec<u8>) {
-    let mut s = env.connect();
+/// Send `req` to the proxy at `addr` on a new connection; return the
+/// client's address and everything the proxy sent until it closed.
+fn exchange(addr: SocketAddr, req: &[u8]) -> (String, Vec<u8>) {
+    let mut s = dial(addr);
     let p = peer(&s);
     s.write_all(req).unwrap();
-    let got = harden::read_to_close(&mut s).expect("the proxy closes");
+    let got = read_to_close(&mut s).expect("the proxy closes");
     (p, got)
 }
 
@@ -165,10 +152,6 @@ fn status_of(got: &[u8]) -> u16 {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0)
-}
-
-fn get_req(addr: impl std::fmt::Display, path: &str) -> Vec<u8> {
-    format!("GET http://{addr}{path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").into_bytes()
 }
 
 /// Run a faulty exchange on its own thread while another client is served.
@@ -183,14 +166,8 @@ fn with_other_client<T: Send + 'static>(env: &Env, f: impl FnOnce() -> T + Send 
 /// no descriptor or task left behind.
 fn expect_answer(env: &Env, req: Vec<u8>, status: u16, words: &[&str]) {
     let base = open_fds();
-    let env_addr = env.addr;
-    let (p, got) = with_other_client(env, move || {
-        let mut s = TcpStream::connect(env_addr).unwrap();
-        s.set_read_timeout(Some(common::IO_WAIT)).unwrap();
-        let p = peer(&s);
-        s.write_all(&req).unwrap();
-        (p, harden::read_to_close(&mut s).unwrap())
-    });
+    let addr = env.proxy.addr;
+    let (p, got) = with_other_client(env, move || exchange(addr, &req));
     assert_eq!(status_of(&got), status, "{}", String::from_utf8_lossy(&got));
     let code = format!(" {status} ");
     let mut parts = vec![p.as_str(), code.as_str()];
@@ -217,14 +194,10 @@ fn origin_resets_mid_response() {
         "y".repeat(5000),
         a = origin.addr
     );
-    let mut s = env.connect();
-    let p = peer(&s);
-    s.write_all(req.as_bytes()).unwrap();
-    let got = harden::read_to_close(&mut s).expect("closed");
-    drop(s);
+    let (p, got) = exchange(env.proxy.addr, req.as_bytes());
     assert_eq!(status_of(&got), 200);
     assert!(
-        matches!(harden::parse_message(&got), Ok(None)),
+        matches!(parse_message(&got), Ok(None)),
         "body must stay incomplete"
     );
     assert!(
@@ -242,12 +215,7 @@ fn origin_closes_before_the_head() {
     let origin = Origin::raw(|mut s, _| {
         read_head_only(&mut s);
     });
-    expect_answer(
-        &env,
-        get_req(origin.addr, "/"),
-        502,
-        &["without a response"],
-    );
+    expect_answer(&env, get(&origin.url("/")), 502, &["without a response"]);
 }
 
 #[test]
@@ -257,12 +225,7 @@ fn origin_closes_mid_head() {
         read_head_only(&mut s);
         let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Le");
     });
-    expect_answer(
-        &env,
-        get_req(origin.addr, "/"),
-        502,
-        &["without a response"],
-    );
+    expect_answer(&env, get(&origin.url("/")), 502, &["without a response"]);
 }
 
 #[test]
@@ -273,7 +236,7 @@ fn origin_half_closes_before_answering() {
         let _ = s.shutdown(Shutdown::Write);
         drain(&mut s);
     });
-    expect_answer(&env, get_req(origin.addr, "/"), 502, &[]);
+    expect_answer(&env, get(&origin.url("/")), 502, &[]);
 }
 
 #[test]
@@ -286,7 +249,7 @@ fn origin_half_closes_after_a_close_delimited_body() {
         drain(&mut s);
     });
     let base = open_fds();
-    let (p, got) = exchange(&env, &get_req(origin.addr, "/"));
+    let (p, got) = exchange(env.proxy.addr, &get(&origin.url("/")));
     let text = String::from_utf8_lossy(&got);
     assert_eq!(status_of(&got), 200, "{text}");
     assert!(text.ends_with("\r\n\r\nhello"), "{text}");
@@ -301,7 +264,7 @@ fn origin_sends_more_than_its_content_length() {
     let env = Env::new(config());
     let origin = Origin::raw(|mut s, _| {
         let mut r = BufReader::new(s.try_clone().unwrap());
-        while let Ok((head, _)) = common::read_request(&mut r) {
+        while let Ok((head, _)) = read_request(&mut r) {
             let reply: &[u8] = if head.starts_with("GET /first ") {
                 b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhelloHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nextra"
             } else {
@@ -314,13 +277,13 @@ fn origin_sends_more_than_its_content_length() {
     });
     let base = open_fds();
     {
-        let mut s = env.connect();
+        let mut s = env.proxy.connect();
         let p = peer(&s);
         let mut r = BufReader::new(s.try_clone().unwrap());
-        s.write_all(&get_req(origin.addr, "/first")).unwrap();
+        s.write_all(&get(&origin.url("/first"))).unwrap();
         let a = read_response(&mut r, false).unwrap();
         assert_eq!((a.status, a.text().as_str()), (200, "hello"));
-        s.write_all(&get_req(origin.addr, "/second")).unwrap();
+        s.write_all(&get(&origin.url("/second"))).unwrap();
         let b = read_response(&mut r, false).unwrap();
         assert_eq!((b.status, b.text().as_str()), (200, "second"));
         assert!(logged(&[&p, "/first", " 200 ", "down=5"]), "{}", dump_log());
@@ -341,7 +304,7 @@ fn origin_accepts_and_never_answers() {
         read_head_only(&mut s);
         drain(&mut s);
     });
-    expect_answer(&env, get_req(origin.addr, "/"), 504, &["no response"]);
+    expect_answer(&env, get(&origin.url("/")), 504, &["no response"]);
 }
 
 #[test]
@@ -353,9 +316,9 @@ fn origin_stalls_mid_body() {
         drain(&mut s);
     });
     let base = open_fds();
-    let (p, got) = exchange(&env, &get_req(origin.addr, "/"));
+    let (p, got) = exchange(env.proxy.addr, &get(&origin.url("/")));
     assert_eq!(status_of(&got), 200);
-    assert!(matches!(harden::parse_message(&got), Ok(None)));
+    assert!(matches!(parse_message(&got), Ok(None)));
     assert!(
         logged(&[&p, " 200 ", "down=10", "stalled"]),
         "{}",
@@ -380,7 +343,7 @@ fn client_vanishes_mid_upload() {
     let base = open_fds();
     let p;
     {
-        let mut s = env.connect();
+        let mut s = env.proxy.connect();
         p = peer(&s);
         let a = origin.addr;
         let head =
@@ -419,9 +382,9 @@ fn client_vanishes_mid_download() {
     let base = open_fds();
     let p;
     {
-        let mut s = env.connect();
+        let mut s = env.proxy.connect();
         p = peer(&s);
-        s.write_all(&get_req(origin.addr, "/down")).unwrap();
+        s.write_all(&get(&origin.url("/down"))).unwrap();
         let mut got = 0;
         let mut b = [0u8; 16 * 1024];
         while got < 200_000 {
@@ -464,7 +427,8 @@ fn connection_refused_gets_502() {
         .unwrap()
         .local_addr()
         .unwrap();
-    expect_answer(&env, get_req(closed, "/"), 502, &["connection refused"]);
+    let req = get(&format!("http://{closed}/"));
+    expect_answer(&env, req, 502, &["connection refused"]);
 }
 
 /// A listener whose accept queue is full: further SYNs are dropped, so a
@@ -484,15 +448,10 @@ fn full_backlog() -> Option<(TcpListener, Vec<TcpStream>)> {
 }
 
 fn expect_connect_timeout(env: &Env, target: SocketAddr) {
-    let env_addr = env.addr;
+    let addr = env.proxy.addr;
+    let req = get(&format!("http://{target}/"));
     let start = Instant::now();
-    let (p, got) = with_other_client(env, move || {
-        let mut s = TcpStream::connect(env_addr).unwrap();
-        s.set_read_timeout(Some(common::IO_WAIT)).unwrap();
-        let p = peer(&s);
-        s.write_all(&get_req(target, "/")).unwrap();
-        (p, harden::read_to_close(&mut s).unwrap())
-    });
+    let (p, got) = with_other_client(env, move || exchange(addr, &req));
     assert_eq!(status_of(&got), 504, "{}", String::from_utf8_lossy(&got));
     assert!(
         start.elapsed() < Duration::from_secs(8),
@@ -566,16 +525,20 @@ impl Drop for Netns {
     }
 }
 
+/// Ignored by a plain `cargo test` (it needs root); `make test` runs it
+/// with `--ignored` wherever `ip netns add` works, and says loudly when it
+/// cannot. Run where namespaces are unavailable, it fails: never a silent
+/// pass.
 #[test]
+#[ignore = "needs root and `ip netns` (CAP_NET_ADMIN); make test runs it where it can"]
 fn connect_timeout_on_a_dropping_address_in_a_netns() {
     let tag = std::process::id() % 10_000;
-    let ns = match Netns::create(tag) {
-        Ok(ns) => ns,
-        Err(e) => {
-            println!("skipped: network namespaces unavailable here ({e})");
-            return;
-        }
-    };
+    let ns = Netns::create(tag).unwrap_or_else(|e| {
+        panic!(
+            "this test needs network namespaces (root and `ip netns`, CAP_NET_ADMIN), \
+             and creating one failed: {e}"
+        )
+    });
     let env = Env::new(config());
     let net = format!("10.{}.{}", 200 + tag % 50, tag % 250);
     let target: SocketAddr = format!("{net}.100:80").parse().unwrap();

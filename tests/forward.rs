@@ -8,7 +8,8 @@ use std::net::Shutdown;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::{Origin, get, read_response};
+use common::client::{get, read_head, read_request, read_response};
+use common::origin::Origin;
 
 #[test]
 fn rewrites_to_origin_form_and_strips_hop_by_hop() {
@@ -218,12 +219,12 @@ fn head_204_and_304_have_no_body_and_keep_the_connection() {
             b"HTTP/1.1 304 Not Modified\r\nContent-Length: 50\r\n\r\n",
         ];
         for reply in replies {
-            if common::read_request(&mut r).is_err() {
+            if read_request(&mut r).is_err() {
                 return;
             }
             w.write_all(reply).unwrap();
         }
-        let _ = common::read_request(&mut r);
+        let _ = read_request(&mut r);
         w.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
             .unwrap();
     });
@@ -251,7 +252,7 @@ fn expect_100_continue_is_relayed() {
     let origin = Origin::raw(|stream, _| {
         let mut r = BufReader::new(stream.try_clone().unwrap());
         let mut w = stream;
-        let head = common::read_head(&mut r).unwrap();
+        let head = read_head(&mut r).unwrap();
         assert!(head.contains("Expect: 100-continue"));
         w.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").unwrap();
         let mut body = [0u8; 4];
@@ -271,7 +272,7 @@ fn expect_100_continue_is_relayed() {
     )
     .unwrap();
     // The client waits for the interim response before sending the body.
-    let interim = common::read_head(&mut r).unwrap();
+    let interim = read_head(&mut r).unwrap();
     assert!(
         interim.starts_with("HTTP/1.1 100 Continue\r\n"),
         "{interim}"
@@ -287,7 +288,7 @@ fn early_final_response_closes_unread_upload() {
     // connection cannot be reused, since its body was not consumed.
     let origin = Origin::raw(|stream, _| {
         let mut r = BufReader::new(stream.try_clone().unwrap());
-        let _ = common::read_head(&mut r);
+        let _ = read_head(&mut r);
         let mut w = stream;
         let _ = w.write_all(
             b"HTTP/1.1 413 Content Too Large\r\nContent-Length: 3\r\nConnection: close\r\n\r\nbig",
@@ -318,7 +319,7 @@ fn early_final_response_closes_unread_upload() {
 fn websocket_upgrade_relays_both_ways() {
     let origin = Origin::raw(|stream, seen| {
         let mut r = BufReader::new(stream.try_clone().unwrap());
-        let head = common::read_head(&mut r).unwrap();
+        let head = read_head(&mut r).unwrap();
         seen.lock().unwrap().push(head);
         let mut w = stream;
         w.write_all(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nhi").unwrap();
@@ -336,7 +337,7 @@ fn websocket_upgrade_relays_both_ways() {
         origin.url("/ws")
     )
     .unwrap();
-    let head = common::read_head(&mut r).unwrap();
+    let head = read_head(&mut r).unwrap();
     assert!(head.starts_with("HTTP/1.1 101"), "{head}");
     assert!(head.contains("Upgrade: websocket\r\n"), "{head}");
     let mut hi = [0u8; 2];
@@ -471,7 +472,7 @@ fn stale_kept_upstream_is_replaced_transparently() {
     // saying nothing about it): the proxy must notice and reconnect.
     let origin = Origin::raw(|stream, _| {
         let mut r = BufReader::new(stream.try_clone().unwrap());
-        if common::read_request(&mut r).is_ok() {
+        if read_request(&mut r).is_ok() {
             let mut w = stream;
             let _ = w.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
         }
@@ -519,7 +520,7 @@ fn client_cap_answers_503_then_recovers() {
 fn graceful_shutdown_lets_an_exchange_finish() {
     let origin = Origin::raw(|stream, _| {
         let mut r = BufReader::new(stream.try_clone().unwrap());
-        let _ = common::read_request(&mut r);
+        let _ = read_request(&mut r);
         std::thread::sleep(Duration::from_millis(500));
         let mut w = stream;
         let _ = w.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ndone");

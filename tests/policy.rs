@@ -8,14 +8,15 @@ mod common;
 
 use std::io::{BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use common::{IO_WAIT, Origin, Proxy, Response};
-use smolproxy::config::Config;
-use smolproxy::policy::Secret;
-use smolproxy::policy::{Cidr, ConnectPorts};
+use common::client::{
+    Response, connect_req, connect_with, dial, get, get_with, read_head, read_response,
+};
+use common::files::TempFile;
+use common::origin::Origin;
+use common::{AUTH_FAIL_DELAY, Cidr, Config, ConnectPorts, IO_WAIT, Proxy, Secret};
 
 /// A proxy listening on every address in `listen` (port 0).
 fn start_on(listen: &[&str], f: impl FnOnce(&mut Config)) -> Proxy {
@@ -35,16 +36,14 @@ fn cidrs(list: &[&str]) -> Vec<Cidr> {
 
 /// Send `req` to `addr` on a new connection and read one response.
 fn send_to(addr: SocketAddr, req: &[u8]) -> Response {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(IO_WAIT)).unwrap();
-    s.set_write_timeout(Some(IO_WAIT)).unwrap();
+    let mut s = dial(addr);
     // A refused client is answered before its request is read; the write
     // may then meet a closed socket, which is fine.
     let _ = s.write_all(req);
     let mut r = BufReader::new(s);
     if req.starts_with(b"CONNECT ") {
         // A 200 opens a tunnel: its head has no body framing.
-        let head = common::read_head(&mut r).expect("response head");
+        let head = read_head(&mut r).expect("response head");
         if head.starts_with("HTTP/1.1 200") {
             return Response {
                 status: 200,
@@ -57,38 +56,7 @@ fn send_to(addr: SocketAddr, req: &[u8]) -> Response {
         std::io::Read::read_to_end(&mut r, &mut body).unwrap();
         return Response { status, head, body };
     }
-    common::read_response(&mut r, false).expect("response")
-}
-
-fn connect_req(authority: &str, extra: &str) -> Vec<u8> {
-    format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n{extra}\r\n").into_bytes()
-}
-
-fn get_req(url: &str, extra: &str) -> Vec<u8> {
-    let host = url.trim_start_matches("http://").split('/').next().unwrap();
-    format!("GET {url} HTTP/1.1\r\nHost: {host}\r\n{extra}\r\n").into_bytes()
-}
-
-/// A file in the temp directory, removed when dropped.
-struct TempFile(PathBuf);
-
-impl TempFile {
-    fn new(name: &str, contents: &str) -> TempFile {
-        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let n = N.fetch_add(1, Ordering::Relaxed);
-        let p = std::env::temp_dir().join(format!("smolproxy-{}-{n}-{name}", std::process::id()));
-        std::fs::write(&p, contents).unwrap();
-        TempFile(p)
-    }
-    fn write(&self, contents: &str) {
-        std::fs::write(&self.0, contents).unwrap();
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
+    read_response(&mut r, false).expect("response")
 }
 
 // ---- who may use the proxy ----------------------------------------------
@@ -100,7 +68,7 @@ fn default_allows_loopback_v4_and_v6() {
         c.policy = Default::default();
     });
     for &addr in p.handle.addrs() {
-        let r = send_to(addr, &common::get(&origin.url("/x")));
+        let r = send_to(addr, &get(&origin.url("/x")));
         assert_eq!(r.status, 200, "via {addr}");
     }
 }
@@ -112,13 +80,13 @@ fn ipv6_client_allowed_ipv4_refused_with_403() {
         c.policy.allow = cidrs(&["::1"]);
     });
     let (v4, v6) = (p.handle.addrs()[0], p.handle.addrs()[1]);
-    let r = send_to(v4, &common::get(&origin.url("/x")));
+    let r = send_to(v4, &get(&origin.url("/x")));
     assert_eq!(r.status, 403);
     assert_eq!(
         r.text(),
         "client 127.0.0.1 is not allowed to use this proxy\n"
     );
-    assert_eq!(send_to(v6, &common::get(&origin.url("/x"))).status, 200);
+    assert_eq!(send_to(v6, &get(&origin.url("/x"))).status, 200);
     assert_eq!(origin.connections.load(Ordering::SeqCst), 1);
 }
 
@@ -130,7 +98,7 @@ fn deny_wins_over_allow() {
         c.policy.deny = cidrs(&["127.0.0.1", "::1/128"]);
     });
     for &addr in p.handle.addrs() {
-        let r = send_to(addr, &common::get(&origin.url("/x")));
+        let r = send_to(addr, &get(&origin.url("/x")));
         assert_eq!(r.status, 403, "via {addr}");
     }
     assert_eq!(origin.connections.load(Ordering::SeqCst), 0);
@@ -144,13 +112,13 @@ fn ipv4_mapped_clients_match_as_ipv4() {
     let port = allow_v4.addr.port();
     let v4: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let v6: SocketAddr = format!("[::1]:{port}").parse().unwrap();
-    assert_eq!(send_to(v4, &common::get(&origin.url("/"))).status, 200);
-    assert_eq!(send_to(v6, &common::get(&origin.url("/"))).status, 403);
+    assert_eq!(send_to(v4, &get(&origin.url("/"))).status, 200);
+    assert_eq!(send_to(v6, &get(&origin.url("/"))).status, 403);
 
     let deny_v4 = start_on(&["[::]:0"], |c| c.policy.deny = cidrs(&["127.0.0.1/32"]));
     let port = deny_v4.addr.port();
     let v4: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let r = send_to(v4, &common::get(&origin.url("/")));
+    let r = send_to(v4, &get(&origin.url("/")));
     assert_eq!(r.status, 403);
     assert!(r.text().starts_with("client 127.0.0.1 "), "{}", r.text());
 }
@@ -184,7 +152,7 @@ fn flood_of_refused_clients_does_not_stall_allowed_ones() {
     std::thread::sleep(Duration::from_millis(200));
     for i in 0..30 {
         let t = Instant::now();
-        let r = send_to(v6, &common::get(&origin.url(&format!("/{i}"))));
+        let r = send_to(v6, &get(&origin.url(&format!("/{i}"))));
         assert_eq!(r.status, 200);
         assert!(
             t.elapsed() < Duration::from_secs(2),
@@ -212,7 +180,7 @@ fn flood_of_refused_clients_does_not_stall_allowed_ones() {
 fn connect_ports_default_443_only() {
     let p = start(|c| c.policy.connect_ports = ConnectPorts::Only(vec![443]));
     let origin = Origin::echo();
-    let r = send_to(p.addr, &connect_req(&origin.addr.to_string(), ""));
+    let r = send_to(p.addr, &connect_req(&origin.addr.to_string()));
     assert_eq!(r.status, 403);
     assert!(r.text().contains(&format!(
         "CONNECT to port {} is not allowed",
@@ -220,7 +188,7 @@ fn connect_ports_default_443_only() {
     )));
     assert_eq!(origin.connections.load(Ordering::SeqCst), 0);
     // Port 443 passes the port rule (and then finds nothing listening).
-    let r = send_to(p.addr, &connect_req("127.0.0.1:443", ""));
+    let r = send_to(p.addr, &connect_req("127.0.0.1:443"));
     assert_ne!(r.status, 403);
 }
 
@@ -229,12 +197,12 @@ fn connect_ports_list_and_any() {
     let origin = Origin::echo();
     let port = origin.addr.port();
     let listed = start(|c| c.policy.connect_ports = ConnectPorts::Only(vec![8443, port]));
-    let r = send_to(listed.addr, &connect_req(&format!("localhost:{port}"), ""));
+    let r = send_to(listed.addr, &connect_req(&format!("localhost:{port}")));
     assert_eq!(r.status, 200);
-    let r = send_to(listed.addr, &connect_req("localhost:25", ""));
+    let r = send_to(listed.addr, &connect_req("localhost:25"));
     assert_eq!(r.status, 403);
     let any = start(|c| c.policy.connect_ports = ConnectPorts::Any);
-    let r = send_to(any.addr, &connect_req(&format!("localhost:{port}"), ""));
+    let r = send_to(any.addr, &connect_req(&format!("localhost:{port}")));
     assert_eq!(r.status, 200);
 }
 
@@ -247,7 +215,7 @@ const WRONG: &str = "Proxy-Authorization: Basic YWxpY2U6d3Jvbmc=\r\n"; // alice:
 
 fn auth_proxy() -> (Proxy, TempFile) {
     let f = TempFile::new("users", "# household\nalice:s3cr3t\n\nbob:pa:ss:word\n");
-    let path = f.0.clone();
+    let path = f.path().to_path_buf();
     let p = start(move |c| c.policy.auth_file = Some(path));
     (p, f)
 }
@@ -267,25 +235,22 @@ fn auth_missing_or_wrong_gets_407_with_challenge() {
     let port = origin.addr.port();
     for extra in ["", WRONG, BOB_CUT, "Proxy-Authorization: Bearer abc\r\n"] {
         let start = std::time::Instant::now();
-        assert_407(&send_to(p.addr, &get_req(&origin.url("/"), extra)));
+        assert_407(&send_to(p.addr, &get_with(&origin.url("/"), extra)));
         assert_407(&send_to(
             p.addr,
-            &connect_req(&format!("localhost:{port}"), extra),
+            &connect_with(&format!("localhost:{port}"), extra),
         ));
         // Wrong credentials are answered only after a pause (guessing is
         // slow); the first challenge, without credentials, at once.
         let waited = start.elapsed();
         if extra.is_empty() {
-            assert!(waited < smolproxy::config::AUTH_FAIL_DELAY, "{waited:?}");
+            assert!(waited < AUTH_FAIL_DELAY, "{waited:?}");
         } else {
-            assert!(
-                waited >= 2 * smolproxy::config::AUTH_FAIL_DELAY,
-                "{waited:?}"
-            );
+            assert!(waited >= 2 * AUTH_FAIL_DELAY, "{waited:?}");
         }
     }
     let twice = format!("{ALICE}{ALICE}");
-    assert_407(&send_to(p.addr, &get_req(&origin.url("/"), &twice)));
+    assert_407(&send_to(p.addr, &get_with(&origin.url("/"), &twice)));
     assert_eq!(origin.connections.load(Ordering::SeqCst), 0);
     // Requests for the proxy itself need no credentials.
     assert_eq!(
@@ -298,13 +263,13 @@ fn auth_missing_or_wrong_gets_407_with_challenge() {
 fn auth_right_credentials_pass_and_never_reach_the_origin() {
     let origin = Origin::echo();
     let (p, _f) = auth_proxy();
-    let r = send_to(p.addr, &get_req(&origin.url("/a"), ALICE));
+    let r = send_to(p.addr, &get_with(&origin.url("/a"), ALICE));
     assert_eq!(r.status, 200);
-    let r = send_to(p.addr, &get_req(&origin.url("/b"), BOB));
+    let r = send_to(p.addr, &get_with(&origin.url("/b"), BOB));
     assert_eq!(r.status, 200, "a colon in the password");
     let r = send_to(
         p.addr,
-        &get_req(
+        &get_with(
             &origin.url("/c"),
             "proxy-authorization:   basic   YWxpY2U6czNjcjN0  \r\n",
         ),
@@ -317,7 +282,7 @@ fn auth_right_credentials_pass_and_never_reach_the_origin() {
     // CONNECT with credentials opens the tunnel.
     let r = send_to(
         p.addr,
-        &connect_req(&format!("localhost:{}", origin.addr.port()), ALICE),
+        &connect_with(&format!("localhost:{}", origin.addr.port()), ALICE),
     );
     assert_eq!(r.status, 200);
 }
@@ -327,10 +292,10 @@ fn auth_from_environment_value() {
     let origin = Origin::echo();
     let p = start(|c| c.policy.auth_env = Some(Secret("alice:s3cr3t".into())));
     assert_eq!(
-        send_to(p.addr, &get_req(&origin.url("/"), ALICE)).status,
+        send_to(p.addr, &get_with(&origin.url("/"), ALICE)).status,
         200
     );
-    assert_407(&send_to(p.addr, &get_req(&origin.url("/"), BOB)));
+    assert_407(&send_to(p.addr, &get_with(&origin.url("/"), BOB)));
 }
 
 // ---- domain rules -------------------------------------------------------
@@ -338,7 +303,7 @@ fn auth_from_environment_value() {
 /// The status for a GET of `http://host/` (502: not blocked, and the test
 /// resolver does not know the name).
 fn get_status(p: &Proxy, host: &str) -> (u16, String) {
-    let r = send_to(p.addr, &get_req(&format!("http://{host}/"), ""));
+    let r = send_to(p.addr, &get(&format!("http://{host}/")));
     (r.status, r.text())
 }
 
@@ -366,7 +331,7 @@ fn block_covers_subdomains_any_case_and_trailing_dot() {
 #[test]
 fn blocked_connect_gets_plain_text_403_naming_the_rule() {
     let p = start(|c| c.policy.block = vec!["tracker.net".into()]);
-    let r = send_to(p.addr, &connect_req("cdn.tracker.net:443", ""));
+    let r = send_to(p.addr, &connect_req("cdn.tracker.net:443"));
     assert_eq!(r.status, 403);
     assert!(r.header("content-type").unwrap().starts_with("text/plain"));
     assert_eq!(
@@ -382,11 +347,11 @@ fn blocked_before_any_dns_lookup_or_connection() {
     let p = start(|c| c.policy.block = vec!["slow.test".into(), "127.0.0.1".into()]);
     let t = Instant::now();
     assert_eq!(get_status(&p, "slow.test").0, 403);
-    let r = send_to(p.addr, &connect_req("slow.test:443", ""));
+    let r = send_to(p.addr, &connect_req("slow.test:443"));
     assert_eq!(r.status, 403);
     assert!(t.elapsed() < Duration::from_secs(2));
     // IP literals are matched as written.
-    let r = send_to(p.addr, &common::get(&origin.url("/")));
+    let r = send_to(p.addr, &get(&origin.url("/")));
     assert_eq!(r.status, 403);
     assert_eq!(origin.connections.load(Ordering::SeqCst), 0);
 }
@@ -399,7 +364,7 @@ fn allow_domain_overrides_block() {
         c.policy.block = vec!["localhost".into(), "example.com".into()];
         c.policy.allow_domains = vec!["localhost".into(), "good.example.com".into()];
     });
-    let r = send_to(p.addr, &get_req(&format!("http://localhost:{port}/ok"), ""));
+    let r = send_to(p.addr, &get(&format!("http://localhost:{port}/ok")));
     assert_eq!(r.status, 200);
     assert_eq!(get_status(&p, "good.example.com").0, 502);
     assert_eq!(get_status(&p, "www.good.example.com").0, 502);
@@ -411,12 +376,12 @@ fn default_deny_allows_only_the_allow_list() {
     let origin = Origin::echo();
     let port = origin.addr.port();
     let list = TempFile::new("kid-allow", "# school\nlocalhost\n||school.example^\n");
-    let path = list.0.clone();
+    let path = list.path().to_path_buf();
     let p = start(move |c| {
         c.policy.default_deny = true;
         c.policy.allow_lists = vec![path];
     });
-    let r = send_to(p.addr, &get_req(&format!("http://localhost:{port}/"), ""));
+    let r = send_to(p.addr, &get(&format!("http://localhost:{port}/")));
     assert_eq!(r.status, 200);
     assert_eq!(get_status(&p, "www.school.example").0, 502);
     let (status, body) = get_status(&p, "games.example");
@@ -425,9 +390,9 @@ fn default_deny_allows_only_the_allow_list() {
         body.contains("games.example is not on the allow list"),
         "{body}"
     );
-    let r = send_to(p.addr, &connect_req("games.example:443", ""));
+    let r = send_to(p.addr, &connect_req("games.example:443"));
     assert_eq!(r.status, 403);
-    let r = send_to(p.addr, &common::get(&origin.url("/")));
+    let r = send_to(p.addr, &get(&origin.url("/")));
     assert_eq!(r.status, 403, "IP literals are not on the list");
 }
 
@@ -442,7 +407,7 @@ fn every_list_format_and_bad_lines_never_fatal() {
          [Adblock Plus 2.0]\n! comment\n||adblock.example^\n\
          ||partial.example^$third-party\nexample.org##.banner\nnot a domain\nb@d.example\n",
     );
-    let path = list.0.clone();
+    let path = list.path().to_path_buf();
     let p = start(move |c| c.policy.block_lists = vec![path]);
     for host in [
         "plain.example",
@@ -462,7 +427,7 @@ fn every_list_format_and_bad_lines_never_fatal() {
     let origin = Origin::echo();
     let r = send_to(
         p.addr,
-        &get_req(&format!("http://localhost:{}/", origin.addr.port()), ""),
+        &get(&format!("http://localhost:{}/", origin.addr.port())),
     );
     assert_eq!(r.status, 200);
 }
@@ -471,10 +436,7 @@ fn every_list_format_and_bad_lines_never_fatal() {
 fn start_fails_on_an_unreadable_list() {
     let mut c = common::test_config();
     c.policy.block_lists = vec!["/nonexistent/smolproxy-list".into()];
-    let e = smolproxy::server::bind(c)
-        .unwrap()
-        .with_resolver(common::test_resolver())
-        .start()
+    let e = common::launch(c)
         .err()
         .expect("an unreadable list fails the start");
     assert!(e.to_string().contains("/nonexistent/smolproxy-list"), "{e}");
@@ -487,25 +449,19 @@ fn deny_private_targets_refuses_loopback_only_when_set() {
     let origin = Origin::echo();
     let port = origin.addr.port();
     let on = start(|c| c.policy.deny_private_targets = true);
-    let r = send_to(on.addr, &common::get(&origin.url("/")));
+    let r = send_to(on.addr, &get(&origin.url("/")));
     assert_eq!(r.status, 403);
     assert!(r.text().contains("is a private address"), "{}", r.text());
     // Checked on every resolved address, names included.
-    let r = send_to(on.addr, &get_req(&format!("http://localhost:{port}/"), ""));
+    let r = send_to(on.addr, &get(&format!("http://localhost:{port}/")));
     assert_eq!(r.status, 403);
-    let r = send_to(on.addr, &connect_req(&format!("localhost:{port}"), ""));
+    let r = send_to(on.addr, &connect_req(&format!("localhost:{port}")));
     assert_eq!(r.status, 403);
-    let r = send_to(
-        on.addr,
-        &connect_req(&format!("[::ffff:127.0.0.1]:{port}"), ""),
-    );
+    let r = send_to(on.addr, &connect_req(&format!("[::ffff:127.0.0.1]:{port}")));
     assert_eq!(r.status, 403);
     assert_eq!(origin.connections.load(Ordering::SeqCst), 0);
     let off = start(|_| {});
-    assert_eq!(
-        send_to(off.addr, &common::get(&origin.url("/"))).status,
-        200
-    );
+    assert_eq!(send_to(off.addr, &get(&origin.url("/"))).status, 200);
 }
 
 // ---- reload -------------------------------------------------------------
@@ -514,28 +470,27 @@ fn deny_private_targets_refuses_loopback_only_when_set() {
 fn reload_applies_a_good_list_and_keeps_rules_on_a_bad_one() {
     let origin = Origin::echo();
     let list = TempFile::new("reload-list", "one.example\n");
-    let path = list.0.clone();
+    let path = list.path().to_path_buf();
     let p = start(move |c| c.policy.block_lists = vec![path]);
     // A keep-alive connection open across the reloads.
-    let mut kept = TcpStream::connect(p.addr).unwrap();
-    kept.set_read_timeout(Some(IO_WAIT)).unwrap();
+    let mut kept = dial(p.addr);
     let mut kept_r = BufReader::new(kept.try_clone().unwrap());
     let mut ask_kept = |path: &str| {
-        kept.write_all(&common::get(&origin.url(path))).unwrap();
-        common::read_response(&mut kept_r, false).unwrap().status
+        kept.write_all(&get(&origin.url(path))).unwrap();
+        read_response(&mut kept_r, false).unwrap().status
     };
     assert_eq!(ask_kept("/before"), 200);
     assert_eq!(get_status(&p, "one.example").0, 403);
     assert_eq!(get_status(&p, "two.example").0, 502);
 
     list.write("two.example\n");
-    p.handle.reload();
+    p.reload();
     assert_eq!(get_status(&p, "one.example").0, 502);
     assert_eq!(get_status(&p, "two.example").0, 403);
     assert_eq!(ask_kept("/after-good-reload"), 200);
 
-    std::fs::remove_file(&list.0).unwrap();
-    p.handle.reload();
+    std::fs::remove_file(list.path()).unwrap();
+    p.reload();
     assert_eq!(get_status(&p, "two.example").0, 403, "previous rules kept");
     assert_eq!(ask_kept("/after-bad-reload"), 200);
 }
@@ -545,17 +500,20 @@ fn reload_rereads_the_auth_file() {
     let origin = Origin::echo();
     let (p, users) = auth_proxy();
     assert_eq!(
-        send_to(p.addr, &get_req(&origin.url("/"), ALICE)).status,
+        send_to(p.addr, &get_with(&origin.url("/"), ALICE)).status,
         200
     );
     users.write("bob:pa:ss:word\n");
-    p.handle.reload();
-    assert_407(&send_to(p.addr, &get_req(&origin.url("/"), ALICE)));
-    assert_eq!(send_to(p.addr, &get_req(&origin.url("/"), BOB)).status, 200);
-    users.write("no colon here\n");
-    p.handle.reload();
+    p.reload();
+    assert_407(&send_to(p.addr, &get_with(&origin.url("/"), ALICE)));
     assert_eq!(
-        send_to(p.addr, &get_req(&origin.url("/"), BOB)).status,
+        send_to(p.addr, &get_with(&origin.url("/"), BOB)).status,
+        200
+    );
+    users.write("no colon here\n");
+    p.reload();
+    assert_eq!(
+        send_to(p.addr, &get_with(&origin.url("/"), BOB)).status,
         200,
         "a bad auth file keeps the previous users"
     );

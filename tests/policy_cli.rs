@@ -5,38 +5,24 @@
 //! keeping open connections and, when a list fails to load, the old rules.
 mod common;
 
-use common::bin::{BIN, EnvRemove, spawn};
-
 use std::io::{BufReader, Write};
-use std::net::TcpStream;
-use std::path::PathBuf;
-use std::process::Command;
 
-fn temp(name: &str, contents: &str) -> PathBuf {
-    let p = std::env::temp_dir().join(format!("smolproxy-cli-{}-{name}", std::process::id()));
-    std::fs::write(&p, contents).unwrap();
-    p
-}
+use common::bin::{self, spawn};
+use common::client::{connect_with, dial, get, get_with, read_head, read_response};
+use common::files::TempFile;
+use common::origin::Origin;
 
-/// Run the binary to completion: exit code and stderr.
+/// Run the binary to completion (on a port of its own choosing, should it
+/// get as far as binding): exit code and stderr.
 fn run(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
-    let out = Command::new(BIN)
-        .args(["--listen", "127.0.0.1:0"])
-        .args(args)
-        .envs(env.iter().copied())
-        .env_remove_if_absent(env)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let r = bin::run(&[&["--listen", "127.0.0.1:0"], args].concat(), env);
+    (r.code, r.stderr)
 }
 
 #[test]
 fn bad_policy_input_exits_2_with_a_clear_message() {
-    let bad_users = temp("bad-users", "alice:ok\nnocolon\n");
-    let bad_users = bad_users.to_str().unwrap();
+    let bad_users_file = TempFile::new("bad-users", "alice:ok\nnocolon\n");
+    let bad_users = bad_users_file.as_str();
     type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
     let cases: &[Case<'_>] = &[
         (
@@ -90,17 +76,11 @@ fn bad_policy_input_exits_2_with_a_clear_message() {
         err.contains(&format!("{bad_users}:2: expected user:password")),
         "{err}"
     );
-    let _ = std::fs::remove_file(bad_users);
-}
-
-fn get_with(url: &str, extra: &str) -> Vec<u8> {
-    let host = url.trim_start_matches("http://").split('/').next().unwrap();
-    format!("GET {url} HTTP/1.1\r\nHost: {host}\r\n{extra}\r\n").into_bytes()
 }
 
 #[test]
 fn log_names_the_user_and_never_the_secret() {
-    let origin = common::Origin::echo();
+    let origin = Origin::echo();
     // -vv: even trace lines (heads as sent upstream) must not leak it.
     let mut p = spawn(
         &["-vv", "--connect-ports", "any"],
@@ -127,16 +107,11 @@ fn log_names_the_user_and_never_the_secret() {
     let line = p.wait_for("/refused 502 ");
     assert!(line.contains("user=alice"), "{line}");
     // A tunnel's access line names the user too.
-    let tunnel = format!("CONNECT {0} HTTP/1.1\r\nHost: {0}\r\n{ok}\r\n", origin.addr);
-    let mut s = TcpStream::connect(&p.addr).unwrap();
-    s.set_read_timeout(Some(common::IO_WAIT)).unwrap();
-    s.write_all(tunnel.as_bytes()).unwrap();
+    let mut s = dial(p.addr);
+    s.write_all(&connect_with(&origin.addr.to_string(), &ok))
+        .unwrap();
     let mut r = BufReader::new(s);
-    assert!(
-        common::read_head(&mut r)
-            .unwrap()
-            .starts_with("HTTP/1.1 200")
-    );
+    assert!(read_head(&mut r).unwrap().starts_with("HTTP/1.1 200"));
     drop(r);
     let line = p.wait_for(&format!("CONNECT {} 200", origin.addr));
     assert!(
@@ -155,11 +130,11 @@ fn log_names_the_user_and_never_the_secret() {
 
 #[test]
 fn bad_list_lines_are_reported_with_file_and_line() {
-    let list = temp(
+    let list = TempFile::new(
         "bad-lines",
         "ok.example\nnot a domain\n||x.example^$third-party\n",
     );
-    let path = list.to_str().unwrap();
+    let path = list.as_str();
     let mut p = spawn(&["--block-list", path], &[]);
     assert!(
         p.seen
@@ -177,29 +152,27 @@ fn bad_list_lines_are_reported_with_file_and_line() {
             .iter()
             .any(|l| l.contains(&format!("block list {path}: 1 rules")))
     );
-    let r = p.send(&get_with("http://www.ok.example/", ""));
+    let r = p.send(&get("http://www.ok.example/"));
     assert_eq!(r.status, 403);
     p.wait_for("blocked by the rule 'ok.example'");
     p.stop();
-    let _ = std::fs::remove_file(list);
 }
 
 #[test]
 fn sighup_reloads_lists_keeps_connections_and_survives_a_bad_list() {
-    let origin = common::Origin::echo();
+    let origin = Origin::echo();
     // IP literals need no DNS: block the origin's address, then unblock it.
-    let list = temp("hup-list", "127.0.0.1\n");
-    let path = list.to_str().unwrap();
+    let list = TempFile::new("hup-list", "127.0.0.1\n");
+    let path = list.as_str();
     let mut p = spawn(&["--block-list", path], &[]);
-    let mut kept = TcpStream::connect(&p.addr).unwrap();
-    kept.set_read_timeout(Some(common::IO_WAIT)).unwrap();
+    let mut kept = dial(p.addr);
     let mut kept_r = BufReader::new(kept.try_clone().unwrap());
     // Opened before the reload, used after it.
     let mut ask_kept = |url: &str| {
-        kept.write_all(&get_with(url, "")).unwrap();
-        common::read_response(&mut kept_r, false).unwrap().status
+        kept.write_all(&get(url)).unwrap();
+        read_response(&mut kept_r, false).unwrap().status
     };
-    let r = p.send(&common::get(&origin.url("/")));
+    let r = p.send(&get(&origin.url("/")));
     assert_eq!(r.status, 403);
     assert!(
         r.text().contains("blocked by the rule '127.0.0.1'"),
@@ -207,23 +180,23 @@ fn sighup_reloads_lists_keeps_connections_and_survives_a_bad_list() {
         r.text()
     );
 
-    std::fs::write(&list, "blocked.example\n").unwrap();
+    list.write("blocked.example\n");
     p.signal("-HUP");
     p.wait_for("policy reloaded");
-    assert_eq!(p.send(&common::get(&origin.url("/"))).status, 200);
-    assert_eq!(p.send(&get_with("http://blocked.example/", "")).status, 403);
+    assert_eq!(p.send(&get(&origin.url("/"))).status, 200);
+    assert_eq!(p.send(&get("http://blocked.example/")).status, 403);
     assert_eq!(ask_kept(&origin.url("/kept-1")), 200);
 
-    std::fs::remove_file(&list).unwrap();
+    std::fs::remove_file(list.path()).unwrap();
     p.signal("-HUP");
     let line = p.wait_for("reload failed");
     assert!(line.contains("ERROR") && line.contains(path), "{line}");
     assert_eq!(
-        p.send(&get_with("http://blocked.example/", "")).status,
+        p.send(&get("http://blocked.example/")).status,
         403,
         "the previous rules stay"
     );
-    assert_eq!(p.send(&common::get(&origin.url("/"))).status, 200);
+    assert_eq!(p.send(&get(&origin.url("/"))).status, 200);
     assert_eq!(ask_kept(&origin.url("/kept-2")), 200);
     p.stop();
 }

@@ -5,13 +5,13 @@
 //! response row (a hostile origin) asserts what the client gets and that
 //! the next request on the same client connection is not desynchronised.
 mod common;
-mod harden;
 
 use std::io::{BufReader, Write};
 use std::time::Duration;
 
-use common::{Origin, read_request, read_response};
-use harden::{Recorder, closed_within, parse_all, parse_message};
+use common::client::{closed_within, read_response, read_to_close, silent_for};
+use common::origin::{Origin, Recorder};
+use common::strict::{parse_all, parse_message};
 
 enum Want {
     /// Answered with this status, connection closed, origin got nothing.
@@ -223,7 +223,7 @@ fn req_smuggled_in_body() {
     let mut r = BufReader::new(s.try_clone().unwrap());
     let resp = read_response(&mut r, false).unwrap();
     assert_eq!(resp.status, 200);
-    harden::silent_for(&mut s, Duration::from_millis(300)).expect("no second response");
+    silent_for(&mut s, Duration::from_millis(300)).expect("no second response");
     let got = origin.received().concat();
     let m = parse_all(&got).unwrap();
     assert_eq!(m.len(), 1);
@@ -285,30 +285,8 @@ enum RWant {
     Truncated,
 }
 
-const CLEAN: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nclean";
-
-/// An origin that answers `/evil` with `reply` (then closes when `close`)
-/// and anything else with `clean`, on keep-alive connections.
-fn hostile(reply: &'static [u8], close: bool) -> Origin {
-    Origin::raw(move |stream, seen| {
-        let mut r = BufReader::new(stream.try_clone().unwrap());
-        let mut w = stream;
-        while let Ok((head, _)) = read_request(&mut r) {
-            seen.lock().unwrap().push(head.clone());
-            let evil = head.split_whitespace().nth(1) == Some("/evil");
-            if w.write_all(if evil { reply } else { CLEAN }).is_err() {
-                return;
-            }
-            if evil && close {
-                let _ = w.shutdown(std::net::Shutdown::Both);
-                return;
-            }
-        }
-    })
-}
-
 fn response_row(method: &str, minor: u8, reply: &'static [u8], close: bool, want: RWant) {
-    let origin = hostile(reply, close);
+    let origin = Origin::hostile(reply, close);
     let proxy = common::start();
     let mut s = proxy.connect();
     let a = origin.addr;
@@ -355,7 +333,7 @@ fn response_row(method: &str, minor: u8, reply: &'static [u8], close: bool, want
             // response was sent yet: the client gets a 502. Otherwise the
             // head and a prefix of the body, never a complete message, and
             // the connection closes.
-            let got = harden::read_to_close(&mut s).expect("closed");
+            let got = read_to_close(&mut s).expect("closed");
             if got.starts_with(b"HTTP/1.1 502 ") {
                 let text = String::from_utf8_lossy(&got);
                 assert!(text.contains("invalid chunked body"), "{text}");

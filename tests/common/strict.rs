@@ -1,91 +1,9 @@
-//! Helpers shared by the hardening tests (smuggling, faults, exhaustion):
-//! a recording origin that keeps every raw byte it received per
-//! connection, a strict parser for what an origin received, and client
-//! checks for "the connection is closed".
-#![allow(dead_code)]
-
-use std::io::{self, ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
-
-/// One upstream connection as an origin saw it.
-#[derive(Debug, Default)]
-pub struct ConnLog {
-    pub bytes: Vec<u8>,
-    pub closed: bool,
-}
-
-/// An origin on 127.0.0.1:0 that records raw bytes per connection and
-/// answers each complete request (framed by its own strict parser) with
-/// `200` and body `ok` (no body for HEAD).
-pub struct Recorder {
-    pub addr: SocketAddr,
-    pub conns: Arc<Mutex<Vec<Arc<Mutex<ConnLog>>>>>,
-}
-
-impl Recorder {
-    pub fn start() -> Recorder {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = l.local_addr().unwrap();
-        let conns: Arc<Mutex<Vec<Arc<Mutex<ConnLog>>>>> = Arc::default();
-        let c = conns.clone();
-        std::thread::spawn(move || {
-            for s in l.incoming() {
-                let Ok(mut s) = s else { continue };
-                let log = Arc::new(Mutex::new(ConnLog::default()));
-                c.lock().unwrap().push(log.clone());
-                std::thread::spawn(move || {
-                    s.set_read_timeout(Some(Duration::from_secs(10))).ok();
-                    let mut pending = Vec::new();
-                    let mut buf = [0u8; 16 * 1024];
-                    loop {
-                        let n = match s.read(&mut buf) {
-                            Ok(0) | Err(_) => break,
-                            Ok(n) => n,
-                        };
-                        log.lock().unwrap().bytes.extend_from_slice(&buf[..n]);
-                        pending.extend_from_slice(&buf[..n]);
-                        while let Ok(Some(m)) = parse_message(&pending) {
-                            pending.drain(..m.len);
-                            let reply: &[u8] = if m.head.starts_with("HEAD ") {
-                                b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n"
-                            } else {
-                                b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
-                            };
-                            if s.write_all(reply).is_err() {
-                                break;
-                            }
-                        }
-                    }
-                    log.lock().unwrap().closed = true;
-                });
-            }
-        });
-        Recorder { addr, conns }
-    }
-
-    /// Every byte received, all connections concatenated in order.
-    pub fn received(&self) -> Vec<Vec<u8>> {
-        self.conns
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|c| c.lock().unwrap().bytes.clone())
-            .collect()
-    }
-
-    /// Wait until every upstream connection the proxy opened is closed.
-    pub fn all_closed(&self, limit: Duration) -> bool {
-        crate::common::eventually(limit, || {
-            self.conns
-                .lock()
-                .unwrap()
-                .iter()
-                .all(|c| c.lock().unwrap().closed)
-        })
-    }
-}
+//! A strict HTTP/1.1 message parser: the yardstick for what an origin
+//! received through the proxy (and for what a client got back). CRLF only,
+//! token field names, no control bytes, at most one of Content-Length and
+//! Transfer-Encoding, Transfer-Encoding exactly `chunked`, a strict chunked
+//! body. It shares no code with the proxy's parser, nor with the lenient
+//! readers in `client.rs`.
 
 /// One message as a strict recipient parsed it.
 #[derive(Debug)]
@@ -251,51 +169,4 @@ pub fn parse_all(mut b: &[u8]) -> Result<Vec<Message>, String> {
         }
     }
     Ok(out)
-}
-
-/// Whether the peer has closed `s` (EOF or reset) within `limit`, after
-/// discarding nothing: any byte that arrives instead is an error.
-pub fn closed_within(s: &mut TcpStream, limit: Duration) -> Result<(), String> {
-    s.set_read_timeout(Some(limit)).unwrap();
-    let mut b = [0u8; 256];
-    match s.read(&mut b) {
-        Ok(0) => Ok(()),
-        Ok(n) => Err(format!(
-            "unexpected bytes: {:?}",
-            String::from_utf8_lossy(&b[..n])
-        )),
-        Err(e) if e.kind() == ErrorKind::ConnectionReset => Ok(()),
-        Err(e) => Err(format!("still open: {e}")),
-    }
-}
-
-/// Whether `s` stays open and silent for `d`.
-pub fn silent_for(s: &mut TcpStream, d: Duration) -> Result<(), String> {
-    s.set_read_timeout(Some(d)).unwrap();
-    let mut b = [0u8; 256];
-    let r = match s.read(&mut b) {
-        Ok(0) => Err("closed".into()),
-        Ok(n) => Err(format!(
-            "unexpected bytes: {:?}",
-            String::from_utf8_lossy(&b[..n])
-        )),
-        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => Ok(()),
-        Err(e) => Err(format!("error: {e}")),
-    };
-    s.set_read_timeout(Some(crate::common::IO_WAIT)).unwrap();
-    r
-}
-
-/// Read everything until EOF or reset (bounded by the socket timeout).
-pub fn read_to_close(s: &mut TcpStream) -> io::Result<Vec<u8>> {
-    let mut out = Vec::new();
-    let mut b = [0u8; 16 * 1024];
-    loop {
-        match s.read(&mut b) {
-            Ok(0) => return Ok(out),
-            Ok(n) => out.extend_from_slice(&b[..n]),
-            Err(e) if e.kind() == ErrorKind::ConnectionReset => return Ok(out),
-            Err(e) => return Err(e),
-        }
-    }
 }
