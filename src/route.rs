@@ -4,8 +4,8 @@
 //! ask (407), then where to (domain rules, 403), then the CONNECT port —
 //! all before any DNS lookup or connection. Own pages answer origin-form
 //! requests and absolute-form ones whose authority is the proxy itself (an
-//! IP literal or `localhost` on a listening port, or the address the client
-//! reached); with authentication on, the pages showing traffic need the
+//! IP literal of a listening address, or the address the client reached);
+//! with authentication on, the pages showing traffic need the
 //! credentials (401 for a direct request, 407 through the proxy). Pure: a
 //! head, the policy in force and where the proxy listens go in, a
 //! [`Decision`] comes out; `conn.rs` carries it out.
@@ -58,14 +58,12 @@ pub(crate) struct Here<'a> {
 }
 
 impl Here<'_> {
-    /// Whether `a` names the proxy itself. Only IP literals and
-    /// `localhost` are recognised without DNS; another name for the proxy
-    /// still reaches the egress guard, which refuses the loop (508).
+    /// Whether `a` names the proxy itself. Only IP literals are recognised
+    /// (no DNS here); a name for the proxy, `localhost` included, still
+    /// reaches the egress guard, which refuses the loop (508).
     fn is_self(&self, a: &Authority) -> bool {
-        let ip = match a.host.parse::<IpAddr>() {
-            Ok(ip) => ip.to_canonical(),
-            Err(_) if a.host == "localhost" => IpAddr::from([127, 0, 0, 1]),
-            Err(_) => return false,
+        let Ok(ip) = a.host.parse::<IpAddr>().map(|ip| ip.to_canonical()) else {
+            return false;
         };
         let reached = self.reached.ip().to_canonical();
         (ip == reached && a.port == self.reached.port())
@@ -233,7 +231,7 @@ mod tests {
             ),
             (
                 &open,
-                "GET http://localhost:3128/x HTTP/1.1\r\nHost: x\r\n\r\n".into(),
+                "GET http://127.0.0.1:3128/x HTTP/1.1\r\nHost: x\r\n\r\n".into(),
                 "own NotFound",
             ),
             (
@@ -257,6 +255,11 @@ mod tests {
                 &open,
                 "GET http://pi.lan:8888/ HTTP/1.1\r\nHost: x\r\n\r\n".into(),
                 "direct pi.lan:8888 pi.lan:8888 /",
+            ),
+            (
+                &open,
+                "GET http://localhost:8888/ HTTP/1.1\r\nHost: x\r\n\r\n".into(),
+                "direct localhost:8888 localhost:8888 /",
             ),
             (
                 &open,

@@ -69,7 +69,6 @@ function smolproxyIn(n, net, bits) {{
 function FindProxyForURL(url, host) {{
   host = host.toLowerCase();
   if (host.charAt(0) == "[") host = host.substring(1, host.length - 1);
-  if (isPlainHostName(host) || host == "localhost") return "DIRECT";
   var n = smolproxyIPv4(host);
   if (n >= 0) {{
     if (smolproxyIn(n, 2130706432, 8) || smolproxyIn(n, 167772160, 8) ||
@@ -85,6 +84,7 @@ function FindProxyForURL(url, host) {{
       return "DIRECT";
     return {proxy};
   }}
+  if (isPlainHostName(host) || host == "localhost") return "DIRECT";
   for (var i = 0; i < LOCAL_SUFFIXES.length; i++)
     if (dnsDomainIs(host, LOCAL_SUFFIXES[i])) return "DIRECT";
   for (var j = 0; j < DIRECT_DOMAINS.length; j++)
