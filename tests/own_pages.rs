@@ -76,7 +76,7 @@ for fam in text_string_to_metric_families(sys.stdin.read()):
         labels = ",".join("%s=%s" % kv for kv in sorted(s.labels.items()))
         print("%s{%s} %r" % (s.name, labels, float(s.value)))
 "#;
-    run("python", &["-c", script], text, "prometheus-client (pip)")
+    run("python3", &["-c", script], text, "prometheus-client (pip)")
         .lines()
         .map(|l| {
             let (k, v) = l.rsplit_once(' ').unwrap();
@@ -291,7 +291,7 @@ print(r["by_class"]["2xx"], r["by_class"]["4xx"], r["total"], r["last_minute"], 
       d["top_clients"][0]["client"], d["connections_active"], d["tunnels_active"],
       len(d["per_minute"]["requests"]), sum(d["per_minute"]["requests"]), d["version"])
 "#;
-    let out = run("python", &["-c", script], &json.text(), "python");
+    let out = run("python3", &["-c", script], &json.text(), "python");
     let f: Vec<&str> = out.split_whitespace().collect();
     let num = |i: usize| f[i].parse::<f64>().unwrap();
     // /metrics was asked after /status.json, which it counts as one more 2xx.
