@@ -26,7 +26,6 @@ use crate::policy::filter::Blocked;
 use crate::policy::{Denied, Policy};
 use crate::route::{Decision, Here, Route, route};
 use crate::state::{Shared, Slot};
-use crate::stats::now_minute;
 use crate::upstream::Upstream;
 
 static REFUSED_LOG: Throttle = Throttle::new();
@@ -201,7 +200,7 @@ pub(crate) async fn serve(io: Async<TcpStream>, peer: SocketAddr, shared: Arc<Sh
             note: outcome.note.as_deref(),
         };
         let took = start.elapsed();
-        count(&shared, &access, took);
+        count(&shared, &access, start, took);
         conn_bytes = conn_bytes.saturating_add(outcome.up.saturating_add(outcome.down));
         logger::access(peer, &access, took);
         if !outcome.keep_client || shared.shutting_down() {
@@ -214,10 +213,9 @@ pub(crate) async fn serve(io: Async<TcpStream>, peer: SocketAddr, shared: Arc<Sh
 }
 
 /// Count an answered request or a finished tunnel, beside its access line.
-fn count(shared: &Shared, a: &Access<'_>, took: Duration) {
-    shared
-        .stats
-        .request(a.status, a.up, a.down, took, now_minute());
+fn count(shared: &Shared, a: &Access<'_>, start: Instant, took: Duration) {
+    let end = start + took;
+    shared.stats.request(a.status, a.up, a.down, took, end);
 }
 
 /// Wait until the next request's first byte is here (or buffered). The
@@ -272,7 +270,7 @@ async fn fail(
         ..Access::default()
     };
     let took = start.elapsed();
-    count(shared, &access, took);
+    count(shared, &access, start, took);
     logger::access(client.peer, &access, took);
     if status.is_some() {
         linger(client).await;
@@ -332,7 +330,7 @@ async fn tunnel(shared: Arc<Shared>, t: Tunnel) {
         note: note.as_deref(),
     };
     let took = t.start.elapsed();
-    count(&shared, &access, took);
+    count(&shared, &access, t.start, took);
     let bytes = access.up.saturating_add(access.down);
     shared.stats.client_bytes(t.peer.ip().to_canonical(), bytes);
     logger::access(t.peer, &access, took);

@@ -3,15 +3,18 @@
 //! requests, a request-duration histogram, a per-minute ring of the last
 //! hour, and three small "top" tables (clients by bytes, blocking rules,
 //! blocked domains). The per-request path touches only 32-bit atomics, no
-//! lock and no allocation: 32-bit MIPS and ARMv6 have no 64-bit atomics, so
-//! each 64-bit total is a pair of `AtomicU32` folded together on read. The
-//! top tables take a short lock, but only on a block and once per client
-//! connection (not per request). A [`Snapshot`] sums everything on read.
+//! lock, no allocation and no clock read: 32-bit MIPS and ARMv6 have no
+//! 64-bit atomics, so each 64-bit total is a pair of `AtomicU32` folded
+//! together on read; the counters are sharded, one shard per executor
+//! thread (up to [`SHARDS`]), so threads do not fight over cache lines; the
+//! minute comes from the request's own end time. The top tables take a
+//! short lock, but only on a block and once per client connection (not
+//! per request). A [`Snapshot`] sums the shards on read.
 
 use std::net::IpAddr;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Upper bounds of the request-duration histogram, in milliseconds (the
 /// last bucket, `+Inf`, is implied). Spans a cached LAN answer (5 ms) to
@@ -30,6 +33,9 @@ pub(crate) const TOP_BLOCKED: usize = 128;
 /// Longest key kept in a top table (a DNS name is at most 253 bytes); a
 /// longer host or rule is cut, so the tables' memory is bounded.
 pub(crate) const MAX_KEY: usize = 253;
+/// Counter shards: threads beyond this many share shards (still correct,
+/// only slower). `--threads` defaults to at most 4.
+pub(crate) const SHARDS: usize = 8;
 /// Status classes: index 0 is "no response sent", 1–5 are 1xx–5xx.
 pub(crate) const CLASSES: [&str; 6] = ["none", "1xx", "2xx", "3xx", "4xx", "5xx"];
 
@@ -123,17 +129,46 @@ impl<K: PartialEq + Clone> Top<K> {
     }
 }
 
-/// Every counter of a running proxy.
-pub(crate) struct Stats {
-    started: Instant,
+/// The per-request counters one thread adds to, on cache lines of its own.
+#[repr(align(128))]
+struct Shard {
     requests: [Counter; 6],
     up: Counter,
     down: Counter,
-    tunnels: AtomicU32,
-    blocked: Counter,
     buckets: [Counter; BUCKETS_MS.len() + 1],
     duration_us: Counter,
     ring: [Minute; RING_MINUTES],
+}
+
+impl Shard {
+    fn new() -> Shard {
+        Shard {
+            requests: Default::default(),
+            up: Counter::default(),
+            down: Counter::default(),
+            buckets: Default::default(),
+            duration_us: Counter::default(),
+            ring: std::array::from_fn(|_| Minute::default()),
+        }
+    }
+}
+
+/// Hands each thread its shard, in turn.
+static NEXT_SHARD: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    static MY_SHARD: usize = NEXT_SHARD.fetch_add(1, Ordering::Relaxed) % SHARDS;
+}
+
+/// Every counter of a running proxy.
+pub(crate) struct Stats {
+    started: Instant,
+    /// Wall-clock seconds at `started`: minutes are counted from here on
+    /// the monotonic clock.
+    started_unix: u64,
+    shards: Box<[Shard]>,
+    tunnels: AtomicU32,
+    blocked: Counter,
     clients: Top<IpAddr>,
     rules: Top<String>,
     domains: Top<String>,
@@ -169,34 +204,53 @@ impl Stats {
     pub(crate) fn new() -> Stats {
         Stats {
             started: Instant::now(),
-            requests: Default::default(),
-            up: Counter::default(),
-            down: Counter::default(),
+            started_unix: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+            shards: (0..SHARDS).map(|_| Shard::new()).collect(),
             tunnels: AtomicU32::new(0),
             blocked: Counter::default(),
-            buckets: Default::default(),
-            duration_us: Counter::default(),
-            ring: std::array::from_fn(|_| Minute::default()),
             clients: Top::new(TOP_CLIENTS),
             rules: Top::new(TOP_BLOCKED),
             domains: Top::new(TOP_BLOCKED),
         }
     }
 
-    /// Count one answered request or finished tunnel (status 0: none sent),
-    /// in minute `minute` (minutes since the epoch, see [`now_minute`]).
-    pub(crate) fn request(&self, status: u16, up: u64, down: u64, took: Duration, minute: u32) {
-        if let Some(c) = self.requests.get(class(status)) {
+    /// The minute (since the epoch) that `at` falls in, without reading
+    /// the clock.
+    pub(crate) fn minute_at(&self, at: Instant) -> u32 {
+        let secs = at.saturating_duration_since(self.started).as_secs();
+        (self.started_unix.saturating_add(secs) / 60) as u32
+    }
+
+    /// The minute now.
+    pub(crate) fn minute_now(&self) -> u32 {
+        self.minute_at(Instant::now())
+    }
+
+    /// Count one answered request or finished tunnel (status 0: none
+    /// sent) that took `took` and ended at `end`.
+    pub(crate) fn request(&self, status: u16, up: u64, down: u64, took: Duration, end: Instant) {
+        self.request_in(self.minute_at(end), status, up, down, took);
+    }
+
+    /// [`request`](Self::request) in minute `minute`.
+    fn request_in(&self, minute: u32, status: u16, up: u64, down: u64, took: Duration) {
+        let shard = MY_SHARD.with(|i| *i);
+        let Some(sh) = self.shards.get(shard) else {
+            return;
+        };
+        if let Some(c) = sh.requests.get(class(status)) {
             c.add(1);
         }
-        self.up.add(up);
-        self.down.add(down);
-        if let Some(b) = self.buckets.get(bucket(took)) {
+        sh.up.add(up);
+        sh.down.add(down);
+        if let Some(b) = sh.buckets.get(bucket(took)) {
             b.add(1);
         }
-        self.duration_us
+        sh.duration_us
             .add(u64::try_from(took.as_micros()).unwrap_or(u64::MAX));
-        let slot = &self.ring[minute as usize % RING_MINUTES];
+        let slot = &sh.ring[minute as usize % RING_MINUTES];
         let seen = slot.stamp.load(Ordering::Acquire);
         if seen != minute
             && slot
@@ -239,29 +293,30 @@ impl Stats {
     /// Everything summed, with `connections` client connections open, in
     /// minute `minute`; top tables cut to `top` entries.
     pub(crate) fn snapshot(&self, connections: usize, minute: u32, top: usize) -> Snapshot {
+        let sum = |f: &dyn Fn(&Shard) -> u64| self.shards.iter().map(f).sum::<u64>();
         let minutes = std::array::from_fn(|i| {
             // Oldest first: i = 59 is this minute.
             let want = minute.wrapping_sub((RING_MINUTES - 1 - i) as u32);
-            let slot = &self.ring[want as usize % RING_MINUTES];
-            if want != 0 && slot.stamp.load(Ordering::Acquire) == want {
-                (
-                    u64::from(slot.requests.load(Ordering::Relaxed)),
-                    slot.bytes.get(),
-                )
-            } else {
-                (0, 0)
+            let at = want as usize % RING_MINUTES;
+            let mut m = (0, 0);
+            for slot in self.shards.iter().filter_map(|sh| sh.ring.get(at)) {
+                if want != 0 && slot.stamp.load(Ordering::Acquire) == want {
+                    m.0 += u64::from(slot.requests.load(Ordering::Relaxed));
+                    m.1 += slot.bytes.get();
+                }
             }
+            m
         });
         Snapshot {
             uptime: self.started.elapsed(),
-            requests: std::array::from_fn(|i| self.requests[i].get()),
-            up: self.up.get(),
-            down: self.down.get(),
+            requests: std::array::from_fn(|i| sum(&|sh| sh.requests[i].get())),
+            up: sum(&|sh| sh.up.get()),
+            down: sum(&|sh| sh.down.get()),
             connections: connections as u64,
             tunnels: u64::from(self.tunnels.load(Ordering::Relaxed)),
             blocked: self.blocked.get(),
-            buckets: std::array::from_fn(|i| self.buckets[i].get()),
-            duration_us: self.duration_us.get(),
+            buckets: std::array::from_fn(|i| sum(&|sh| sh.buckets[i].get())),
+            duration_us: sum(&|sh| sh.duration_us.get()),
             minutes,
             clients: self.clients.top(top),
             rules: self.rules.top(top),
@@ -277,15 +332,6 @@ impl Drop for TunnelOpen<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::Relaxed);
     }
-}
-
-/// Minutes since the Unix epoch, the ring's clock (fits 32 bits until
-/// the year 10136).
-pub(crate) fn now_minute() -> u32 {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    (secs / 60) as u32
 }
 
 /// The counters at one moment: what every page renders.
@@ -413,9 +459,9 @@ mod tests {
     fn requests_land_in_their_class_bucket_and_minute() {
         let s = Stats::new();
         let m = 29_000_000;
-        s.request(200, 10, 100, Duration::from_millis(3), m);
-        s.request(404, 0, 5, Duration::from_millis(70), m);
-        s.request(0, 0, 0, Duration::from_secs(400), m - 2);
+        s.request_in(m, 200, 10, 100, Duration::from_millis(3));
+        s.request_in(m, 404, 0, 5, Duration::from_millis(70));
+        s.request_in(m - 2, 0, 0, 0, Duration::from_secs(400));
         let snap = s.snapshot(3, m, 10);
         assert_eq!(snap.requests, [1, 0, 1, 0, 1, 0]);
         assert_eq!(snap.total(), 3);
@@ -433,9 +479,9 @@ mod tests {
     fn ring_forgets_minutes_older_than_an_hour() {
         let s = Stats::new();
         let m = 29_000_000;
-        s.request(200, 0, 1, Duration::ZERO, m);
+        s.request_in(m, 200, 0, 1, Duration::ZERO);
         // The same slot an hour later starts over.
-        s.request(200, 0, 2, Duration::ZERO, m + 60);
+        s.request_in(m + 60, 200, 0, 2, Duration::ZERO);
         let snap = s.snapshot(0, m + 60, 10);
         assert_eq!(snap.last_minute(), (1, 2));
         assert_eq!(snap.last_hour(), (1, 2));
@@ -443,6 +489,33 @@ mod tests {
         let snap = s.snapshot(0, m + 121, 10);
         assert_eq!(snap.last_hour(), (0, 0));
         assert_eq!(snap.total(), 2, "since-start totals stay");
+    }
+
+    #[test]
+    fn shards_sum_and_minutes_follow_the_monotonic_clock() {
+        let s = std::sync::Arc::new(Stats::new());
+        let end = s.started + Duration::from_secs(150);
+        let want = (s.started_unix + 150) / 60;
+        assert_eq!(u64::from(s.minute_at(end)), want);
+        assert_eq!(u64::from(s.minute_at(s.started)), s.started_unix / 60);
+        let threads: Vec<_> = (0..SHARDS + 3)
+            .map(|_| {
+                let s = std::sync::Arc::clone(&s);
+                std::thread::spawn(move || {
+                    for _ in 0..1000 {
+                        s.request(200, 1, 2, Duration::from_millis(1), end);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let n = (SHARDS as u64 + 3) * 1000;
+        let snap = s.snapshot(0, want as u32, 10);
+        assert_eq!((snap.total(), snap.up, snap.down), (n, n, 2 * n));
+        assert_eq!(snap.buckets[0], n);
+        assert_eq!(snap.last_minute(), (n, 3 * n));
     }
 
     #[test]

@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 
 use crate::http::head::Head;
 use crate::http::reply::typed_response;
-use crate::stats::{Stats, now_minute};
+use crate::stats::Stats;
 use pages::Page;
 
 /// What the own pages show, beside the request.
@@ -37,8 +37,9 @@ pub(crate) fn respond(page: Page, head: &Head, view: &View<'_>) -> (u16, Vec<u8>
     }
     let version = env!("CARGO_PKG_VERSION");
     let snapshot = || {
+        let minute = view.stats.minute_now();
         view.stats
-            .snapshot(view.connections, now_minute(), pages::TOP_ROWS)
+            .snapshot(view.connections, minute, pages::TOP_ROWS)
     };
     let (ctype, body) = match page {
         Page::Dashboard => (
