@@ -25,6 +25,17 @@ pub(crate) fn label(v: &str) -> String {
     out
 }
 
+/// `micros` millionths as a decimal number, `1.5`, `0.005`, `300`:
+/// integers only, so the binary carries no float formatting code.
+pub(crate) fn decimal(micros: u64) -> String {
+    let (whole, frac) = (micros / 1_000_000, micros % 1_000_000);
+    if frac == 0 {
+        return whole.to_string();
+    }
+    let frac = format!("{frac:06}");
+    format!("{whole}.{}", frac.trim_end_matches('0'))
+}
+
 /// The whole exposition.
 pub(crate) fn render(s: &Snapshot, p: &Process, version: &str) -> String {
     let mut o = String::with_capacity(4096);
@@ -83,7 +94,7 @@ pub(crate) fn render(s: &Snapshot, p: &Process, version: &str) -> String {
         cumulative += n;
         match BUCKETS_MS.get(i) {
             Some(&ms) => {
-                let le = f64::from(ms) / 1000.0;
+                let le = decimal(u64::from(ms) * 1000);
                 let _ = writeln!(o, "{h}_bucket{{le=\"{le}\"}} {cumulative}");
             }
             None => {
@@ -91,7 +102,7 @@ pub(crate) fn render(s: &Snapshot, p: &Process, version: &str) -> String {
             }
         }
     }
-    let _ = writeln!(o, "{h}_sum {}", s.duration_us as f64 / 1e6);
+    let _ = writeln!(o, "{h}_sum {}", decimal(s.duration_us));
     let _ = writeln!(o, "{h}_count {cumulative}");
     family(
         &mut o,
@@ -104,30 +115,30 @@ pub(crate) fn render(s: &Snapshot, p: &Process, version: &str) -> String {
         "smolproxy_build_info{{version=\"{}\"}} 1",
         label(version)
     );
-    let process: [(&str, &str, &str, Option<f64>); 4] = [
+    let process: [(&str, &str, &str, Option<String>); 4] = [
         (
             "process_resident_memory_bytes",
             "gauge",
             "Resident memory size in bytes.",
-            p.resident_bytes.map(|v| v as f64),
+            p.resident_bytes.map(|v| v.to_string()),
         ),
         (
             "process_open_fds",
             "gauge",
             "Number of open file descriptors.",
-            p.open_fds.map(|v| v as f64),
+            p.open_fds.map(|v| v.to_string()),
         ),
         (
             "process_cpu_seconds_total",
             "counter",
             "Total user and system CPU time spent in seconds.",
-            p.cpu_seconds,
+            p.cpu_micros.map(decimal),
         ),
         (
             "process_start_time_seconds",
             "gauge",
             "Start time of the process since unix epoch in seconds.",
-            p.start_time,
+            p.start_micros.map(decimal),
         ),
     ];
     for (name, kind, help, v) in process {
@@ -157,6 +168,22 @@ mod tests {
     }
 
     #[test]
+    fn decimals() {
+        let cases = [
+            (0, "0"),
+            (5_000, "0.005"),
+            (250_000, "0.25"),
+            (1_000_000, "1"),
+            (1_500_000, "1.5"),
+            (300_000_000, "300"),
+            (1_700_000_000_123_456, "1700000000.123456"),
+        ];
+        for (micros, want) in cases {
+            assert_eq!(decimal(micros), want, "{micros}");
+        }
+    }
+
+    #[test]
     fn exposition() {
         let mut s = Snapshot {
             requests: [1, 0, 7, 2, 3, 4],
@@ -174,8 +201,8 @@ mod tests {
         let p = Process {
             resident_bytes: Some(1 << 20),
             open_fds: Some(9),
-            cpu_seconds: Some(0.25),
-            start_time: None,
+            cpu_micros: Some(250_000),
+            start_micros: None,
         };
         let text = render(&s, &p, "9.9\"x");
         let want = [

@@ -108,13 +108,15 @@ pub(crate) fn human_bytes(n: u64) -> String {
     if n < 1024 {
         return format!("{n} B");
     }
-    let mut v = n as f64 / 1024.0;
+    // Integers only (tenths), so the binary carries no float formatting.
     let mut unit = 0;
-    while v >= 1024.0 && unit + 1 < UNITS.len() {
-        v /= 1024.0;
+    let mut scale: u128 = 1024;
+    while u128::from(n) >= scale * 1024 && unit + 1 < UNITS.len() {
+        scale *= 1024;
         unit += 1;
     }
-    format!("{v:.1} {}", UNITS[unit])
+    let tenths = (u128::from(n) * 10 + scale / 2) / scale;
+    format!("{}.{} {}", tenths / 10, tenths % 10, UNITS[unit])
 }
 
 /// An uptime for people: `45s`, `12m 5s`, `3h 2m`, `4d 1h`.

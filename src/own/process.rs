@@ -16,10 +16,10 @@ pub(crate) struct Process {
     pub(crate) resident_bytes: Option<u64>,
     /// Open file descriptors.
     pub(crate) open_fds: Option<u64>,
-    /// User plus system CPU time, in seconds.
-    pub(crate) cpu_seconds: Option<f64>,
-    /// Start time, in seconds since the Unix epoch.
-    pub(crate) start_time: Option<f64>,
+    /// User plus system CPU time, in microseconds.
+    pub(crate) cpu_micros: Option<u64>,
+    /// Start time, in microseconds since the Unix epoch.
+    pub(crate) start_micros: Option<u64>,
 }
 
 /// Read this process's figures from `/proc`.
@@ -36,11 +36,17 @@ pub(crate) fn read() -> Process {
         open_fds: std::fs::read_dir("/proc/self/fd")
             .ok()
             .map(|d| d.count() as u64),
-        cpu_seconds: stat.map(|(cpu, _)| cpu as f64 / tck as f64),
-        start_time: stat
+        cpu_micros: stat.map(|(cpu, _)| micros(cpu, tck)),
+        start_micros: stat
             .zip(btime)
-            .map(|((_, start), boot)| boot as f64 + start as f64 / tck as f64),
+            .map(|((_, start), boot)| boot.saturating_mul(1_000_000) + micros(start, tck)),
     }
+}
+
+/// Clock ticks in microseconds (integers only: no float formatting code in
+/// the binary).
+fn micros(ticks: u64, tck: u64) -> u64 {
+    (u128::from(ticks) * 1_000_000 / u128::from(tck.max(1))) as u64
 }
 
 /// `VmRSS:   1234 kB` in `/proc/self/status`, in bytes.
@@ -108,6 +114,8 @@ mod tests {
         }
         assert_eq!(clock_ticks(&auxv), Some(250));
         assert_eq!(clock_ticks(&auxv[..8]), None);
+        assert_eq!(micros(150, 100), 1_500_000);
+        assert_eq!(micros(1, 0), 1_000_000, "no division by zero");
     }
 
     #[test]
@@ -115,15 +123,12 @@ mod tests {
         let p = read();
         assert!(p.resident_bytes.unwrap() > 0);
         assert!(p.open_fds.unwrap() >= 3);
-        assert!(p.cpu_seconds.unwrap() >= 0.0);
+        assert!(p.cpu_micros.is_some());
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
-            .as_secs_f64();
-        let start = p.start_time.unwrap();
-        assert!(
-            start <= now + 1.0 && start > now - 86_400.0 * 365.0,
-            "{start}"
-        );
+            .as_secs();
+        let start = p.start_micros.unwrap() / 1_000_000;
+        assert!(start <= now + 1 && start > now - 86_400 * 365, "{start}");
     }
 }

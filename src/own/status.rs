@@ -5,6 +5,7 @@
 
 use std::fmt::Write as _;
 
+use super::metrics::decimal;
 use crate::stats::{CLASSES, Snapshot};
 
 /// `s` as a JSON string literal, quotes included (RFC 8259 §7: `"`, `\`
@@ -71,7 +72,7 @@ pub(crate) fn render(s: &Snapshot, version: &str) -> String {
          \"blocked\": {{\"total\": {}, \"top_rules\": ",
         s.up,
         s.down,
-        s.duration_us as f64 / 1e6,
+        decimal(s.duration_us),
         s.total(),
         s.blocked,
     );
