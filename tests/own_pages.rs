@@ -529,3 +529,23 @@ fn traffic_locked(proxy: &Proxy, n: usize) {
     }
     settle();
 }
+
+#[test]
+fn pac_over_ipv6_names_the_bracketed_address_reached() {
+    // Not a skip: every machine this runs on has ::1 (as tests/connect.rs).
+    let mut c = common::test_config();
+    c.listen = vec!["[::1]:0".parse().unwrap()];
+    let proxy = common::start_with(c);
+    assert!(proxy.addr.is_ipv6());
+    let pac = page(&proxy, "GET", "/proxy.pac", "").text();
+    let via = format!("PROXY [::1]:{}; DIRECT", proxy.addr.port());
+    let got = find_proxy(&pac, &[("http://example.com/", "example.com")]);
+    assert_eq!(got, [via]);
+    // Absolute-form to the bracketed own address: the page, not a loop.
+    let r = send(
+        proxy.addr,
+        &get(&format!("http://{}/status.json", proxy.addr)),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().contains("\"requests\""), "{}", r.text());
+}
