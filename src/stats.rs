@@ -49,8 +49,11 @@ pub(crate) struct Counter {
 }
 
 impl Counter {
-    /// Add `n`.
+    /// Add `n` (nothing to touch for 0, e.g. a GET's upload).
     pub(crate) fn add(&self, n: u64) {
+        if n == 0 {
+            return;
+        }
         let lo = n as u32;
         let old = self.lo.fetch_add(lo, Ordering::Relaxed);
         let carry = u32::from(old.checked_add(lo).is_none());
