@@ -72,6 +72,8 @@ pub struct Config {
     pub log_level: log::LevelFilter,
     /// Who may use the proxy and where it may go.
     pub policy: PolicyConfig,
+    /// `--pac-direct`: domains the PAC script sends DIRECT (normalised).
+    pub pac_direct: Vec<String>,
 }
 
 impl Default for Config {
@@ -92,6 +94,7 @@ impl Default for Config {
             via: true,
             log_level: log::LevelFilter::Info,
             policy: PolicyConfig::default(),
+            pac_direct: Vec::new(),
         }
     }
 }
@@ -237,6 +240,9 @@ pub fn parse_args(args: Vec<OsString>) -> Result<Command, ConfigError> {
         })?;
     }
     c.policy = policy_flags(&mut p)?;
+    c.pac_direct = p
+        .values_from_fn("--pac-direct", |s: &str| domain_arg("--pac-direct", s))
+        .map_err(arg_error)?;
     let rest = p.finish();
     if let Some(first) = rest.first() {
         return Err(ConfigError::Unknown(first.to_string_lossy().into_owned()));
@@ -335,6 +341,10 @@ WHO MAY USE IT, WHERE IT MAY GO:
     --deny-private-targets     Refuse upstream connections to private addresses
                                SIGHUP reloads the auth file and every list.
 
+OWN PAGES (http://PROXY:PORT/: dashboard, /status.json, /metrics, /proxy.pac):
+    --pac-direct DOMAIN        The PAC script sends DOMAIN and its subdomains
+                               DIRECT, not through the proxy (repeatable)
+
 OUTPUT:
     --no-via                   Do not add `Via: 1.1 smolproxy`
     -v, --verbose              More logs (-vv: trace)
@@ -408,6 +418,9 @@ mod tests {
             parse(&["--listen", "9000"]).unwrap().listen[0].to_string(),
             "127.0.0.1:9000"
         );
+        let c = parse(&["--pac-direct", "Bank.Example.", "--pac-direct=tv.lan"]).unwrap();
+        assert_eq!(c.pac_direct, ["bank.example", "tv.lan"]);
+        assert!(parse(&[]).unwrap().pac_direct.is_empty());
     }
 
     #[test]
@@ -429,6 +442,11 @@ mod tests {
                 "--head-timeout: duration '0' must be more than zero",
             ),
             (&["--log-level", "loud"], "--log-level must be one of"),
+            (
+                &["--pac-direct", "a..b"],
+                "--pac-direct: invalid domain 'a..b'",
+            ),
+            (&["--pac-direct"], "--pac-direct needs a value"),
             (&["extra"], "unknown argument 'extra'"),
         ];
         for (args, want) in cases {

@@ -20,7 +20,7 @@ pub(crate) mod state;
 pub(crate) mod conn;
 /// The one decision per request: own page, refuse, tunnel or forward.
 pub(crate) mod route;
-/// The proxy's own pages.
+/// The proxy's own pages: dashboard, status.json, metrics, PAC.
 pub(crate) mod own;
 /// One plain-HTTP exchange, upstream reuse, upgrades.
 pub(crate) mod forward;
@@ -40,3 +40,5 @@ pub mod http;
 pub(crate) mod tunnel;
 /// Who may use the proxy and where it may go.
 pub mod policy;
+/// Counters for the dashboard, `/status.json` and `/metrics`.
+pub(crate) mod stats;
