@@ -19,7 +19,7 @@ use crate::forward::{self, Context};
 use crate::http::head::{Head, parse_request};
 use crate::http::reply::simple_response;
 use crate::http::target::Authority;
-use crate::logger::{self, Access, Outcome, Throttle};
+use crate::logger::{Access, HeldBack, Outcome, Throttle};
 use crate::own::pages;
 use crate::policy::Policy;
 use crate::policy::auth::AuthError;
@@ -38,14 +38,22 @@ pub(crate) async fn serve(io: Async<TcpStream>, peer: SocketAddr, shared: Arc<Sh
     };
     if let Err(denied) = shared.policy().check_client(peer.ip()) {
         if let Some(held) = REFUSED_LOG.allow() {
-            log::warn!(
-                "{peer} refused: {} ({held} more held back)",
-                denied.message()
-            );
+            let client = crate::logger::client(peer);
+            log::warn!("{client} refused: {}{}", denied.message(), HeldBack(held));
         }
-        let body = format!("{}\n", denied.message());
+        let msg = denied.message();
+        let body = format!("{msg}\n");
         let resp = simple_response(403, "", &body, true);
+        let start = Instant::now();
         let _ = write_all(&client.io, &resp, shared.config.head_timeout).await;
+        let access = Access {
+            method: "-",
+            target: "-",
+            status: 403,
+            note: Some(&msg),
+            ..Access::default()
+        };
+        shared.access_log.write(peer, &access, start.elapsed());
         // Its request is unread: drain it, or the close could reset the
         // connection before the client reads the page.
         linger(&client).await;
@@ -100,9 +108,13 @@ pub(crate) async fn serve(io: Async<TcpStream>, peer: SocketAddr, shared: Arc<Sh
             }
             Route::Refuse(e) => {
                 if matches!(e, Error::ProxyAuth(ref a) if *a != AuthError::Missing) {
-                    // Wrong credentials wait before the answer, so guessing
+                    // Wrong credentials wait before the answer, longer and
+                    // one by one after a few from one address, so guessing
                     // is slow; the first challenge (none sent yet) does not.
-                    smol::Timer::after(shared.config.auth_fail_delay).await;
+                    let (wait, n) = shared.guesses.fail(peer.ip(), Instant::now());
+                    let ip = crate::policy::acl::canonical(peer.ip());
+                    log::warn!("auth failed: client {ip} ({}; failure {n})", e.message());
+                    smol::Timer::after(wait).await;
                 }
                 Err(e)
             }
@@ -174,7 +186,7 @@ pub(crate) async fn serve(io: Async<TcpStream>, peer: SocketAddr, shared: Arc<Sh
             user,
             note: outcome.note.as_deref(),
         };
-        logger::access(peer, &access, start.elapsed());
+        shared.access_log.write(peer, &access, start.elapsed());
         if !outcome.keep_client || shared.shutting_down() {
             break;
         }
@@ -232,7 +244,9 @@ async fn fail(
         note: Some(&msg),
         ..Access::default()
     };
-    logger::access(client.peer, &access, start.elapsed());
+    shared
+        .access_log
+        .write(client.peer, &access, start.elapsed());
     if status.is_some() {
         linger(client).await;
     }
@@ -289,7 +303,7 @@ async fn tunnel(shared: Arc<Shared>, t: Tunnel) {
         user: t.user.as_deref(),
         note: note.as_deref(),
     };
-    logger::access(t.peer, &access, t.start.elapsed());
+    shared.access_log.write(t.peer, &access, t.start.elapsed());
     drop(t.slot);
 }
 

@@ -10,7 +10,9 @@ use std::sync::{Arc, RwLock, Weak};
 use smol::Executor;
 
 use crate::config::Config;
+use crate::logfile::AccessLog;
 use crate::policy::Policy;
+use crate::policy::guessing::Guesses;
 use crate::upstream::Dialer;
 
 /// State every connection task shares.
@@ -26,6 +28,10 @@ pub(crate) struct Shared {
     shutdown: async_channel::Receiver<()>,
     /// The executor, to start a tunnel as a task of its own.
     executor: Weak<Executor<'static>>,
+    /// Where access lines go.
+    pub(crate) access_log: AccessLog,
+    /// Wrong-password failures per client address.
+    pub(crate) guesses: Guesses,
 }
 
 impl Shared {
@@ -36,8 +42,11 @@ impl Shared {
         dialer: Dialer,
         shutdown: async_channel::Receiver<()>,
         executor: Weak<Executor<'static>>,
+        access_log: AccessLog,
     ) -> Shared {
         Shared {
+            guesses: Guesses::new(config.auth_fail_delay),
+            access_log,
             config,
             policy: RwLock::new(Arc::new(policy)),
             dialer,
