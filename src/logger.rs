@@ -120,23 +120,34 @@ pub fn client(peer: SocketAddr) -> SocketAddr {
     SocketAddr::new(crate::policy::acl::canonical(peer.ip()), peer.port())
 }
 
+/// `s` as is, or escaped when it holds a character that could end or
+/// forge a line (control characters, U+2028/2029).
+fn one_line(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.chars()
+        .any(|c| c.is_control() || c == '\u{2028}' || c == '\u{2029}')
+    {
+        s.escape_debug().to_string().into()
+    } else {
+        s.into()
+    }
+}
+
 /// The text access line, without time and level:
 /// `CLIENT METHOD TARGET STATUS up=N down=N Nms user=U [note=…]`.
 pub fn text_line(peer: SocketAddr, a: &Access<'_>, took: Duration) -> String {
     // Targets come from the network: escape anything that could forge a line.
     let target = cut(a.target, MAX_LOGGED_TARGET).escape_debug();
-    let note = a.note.map(|n| n.escape_debug());
     format!(
         "{} {} {target} {} up={} down={} {}ms user={}{}{}",
         client(peer),
-        a.method.escape_debug(),
+        one_line(a.method),
         a.status,
         a.up,
         a.down,
         took.as_millis(),
-        a.user.unwrap_or("-").escape_debug(),
-        if note.is_some() { " note=" } else { "" },
-        note.map(|n| n.to_string()).unwrap_or_default(),
+        one_line(a.user.unwrap_or("-")),
+        if a.note.is_some() { " note=" } else { "" },
+        one_line(a.note.unwrap_or("")),
     )
 }
 
@@ -297,7 +308,7 @@ mod tests {
         assert_eq!(
             t,
             "192.168.1.9:4242 GET http://a.example/\\\"x\\\"\\\\\\n\\u{1b}[31m\\u{2028}é 200 \
-             up=1 down=22 7ms user=- note=a \\\"note\\\""
+             up=1 down=22 7ms user=- note=a \"note\""
         );
         let j = json_line(UNIX_EPOCH, peer, &sample(), took);
         assert_eq!(
@@ -315,6 +326,15 @@ mod tests {
         assert!(j.ends_with(",\"user\":\"al\\\"ice\",\"note\":null}"), "{j}");
         let v6: SocketAddr = "[2001:db8::1]:80".parse().unwrap();
         assert!(text_line(v6, &sample(), took).starts_with("[2001:db8::1]:80 GET "));
+        let forged = Access {
+            note: Some("x\n2026-01-01T00:00:00.000Z INFO  forged"),
+            ..sample()
+        };
+        let t = text_line(peer, &forged, took);
+        assert!(
+            t.ends_with(" note=x\\n2026-01-01T00:00:00.000Z INFO  forged"),
+            "{t}"
+        );
     }
 
     #[test]

@@ -152,14 +152,25 @@ fn run(mut config: Config) -> Result<(), Failure> {
             );
         }
     }
+    // The signal stream starts async-io's reactor thread, and the set*id
+    // calls of --user change only the calling thread: with --user it is
+    // set up after the drop (a signal in between ends the process, as
+    // before any handler); without, before binding, so a client that
+    // reaches the socket can rely on SIGINT/SIGTERM being handled.
     let user = config.ops.user.clone();
+    let signals = || Signals::new([Signal::Int, Signal::Term, Signal::Hup]);
+    let early = match user {
+        None => Some(signals().map_err(Failure::Signals)?),
+        Some(_) => None,
+    };
     let server = smolproxy::server::bind(config)
         .map_err(Failure::Bind)?
         .with_policy(policy);
     drop_privileges(user.as_deref())?;
-    // After the drop: the signal stream may start the reactor's thread.
-    let signals =
-        Signals::new([Signal::Int, Signal::Term, Signal::Hup]).map_err(Failure::Signals)?;
+    let signals = match early {
+        Some(s) => s,
+        None => signals().map_err(Failure::Signals)?,
+    };
     let handle = server.start().map_err(Failure::Start)?;
     smol::block_on(async {
         let mut signals = signals;
