@@ -18,10 +18,16 @@ build:
 release:
 	$(CARGO) build --release
 
-## test: install what the tests need (curl, openssl, wget, chromium), then run every test
-## (and the root-only network-namespace test wherever `ip netns` works)
+## test: install what the tests need (curl, openssl, wget, chromium, python3, logrotate), then run
+## every test (and the root-only tests: network namespaces wherever `ip netns` works, --user as root)
 test: test-deps
 	$(CARGO) test --all-targets
+	@if [ "$$(id -u)" = 0 ]; then \
+	  echo "$(CARGO) test --test privileges -- --ignored"; \
+	  $(CARGO) test --test privileges -- --ignored; \
+	else \
+	  echo "*** skipped: the root-only --user tests in tests/privileges.rs (run make test as root) ***"; \
+	fi
 	@ns=smolproxy-probe-$$$$; \
 	if ip netns add $$ns 2>/dev/null && ip netns del $$ns 2>/dev/null; then \
 	  echo "$(CARGO) test --test faults -- --ignored"; \
@@ -37,6 +43,8 @@ test-deps:
 	command -v openssl >/dev/null || missing="$$missing openssl"; \
 	command -v wget >/dev/null    || missing="$$missing wget"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v python3 >/dev/null || missing="$$missing python3"; \
+	command -v logrotate >/dev/null || [ -x /usr/sbin/logrotate ] || missing="$$missing logrotate"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$missing; \

@@ -297,3 +297,71 @@ fn long_lines_are_written_whole() {
             .all(|l| l.contains(&url) && l.ends_with("user=-"))
     );
 }
+
+#[test]
+fn the_shipped_logrotate_snippet_rotates_without_losing_a_line() {
+    // cross/smolproxy.logrotate, pointed at a temporary directory and this
+    // proxy's pid, run by the real logrotate (-f: rotate now).
+    let origin = origin();
+    let dir = TempDir::new("logrotate");
+    let log = dir.path().join("access.log");
+    let log_arg = log.to_str().unwrap().to_string();
+    let p = Spawn::new(&["--access-log", &log_arg]).start();
+    let url = origin.url("/before");
+    for _ in 0..5 {
+        assert_eq!(p.send(&get(&url)).status, 200);
+    }
+    assert!(common::eventually(Duration::from_secs(5), || lines(&log)
+        .len()
+        == 5));
+    let snippet = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/cross/smolproxy.logrotate"
+    ))
+    .unwrap();
+    assert!(snippet.contains("/var/log/smolproxy/access.log {"));
+    let conf: String = snippet
+        .replace("/var/log/smolproxy/access.log", &log_arg)
+        .lines()
+        .map(|l| {
+            if l.trim_start()
+                .starts_with("systemctl reload smolproxy.service")
+            {
+                format!("        kill -HUP {}\n", p.pid())
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    assert!(conf.contains(&format!("kill -HUP {}", p.pid())), "{conf}");
+    let conf_path = dir.path().join("smolproxy.conf");
+    std::fs::write(&conf_path, conf).unwrap();
+    // In /usr/sbin, which a user's PATH may lack.
+    let logrotate = ["/usr/sbin/logrotate", "/usr/bin/logrotate"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .unwrap_or("logrotate");
+    let out = std::process::Command::new(logrotate)
+        .arg("-f")
+        .arg("-s")
+        .arg(dir.path().join("state"))
+        .arg(&conf_path)
+        .output()
+        .expect("logrotate (installed by make test-deps)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // delaycompress: the rotated file stays plain this time.
+    let rotated = dir.path().join("access.log.1");
+    assert_eq!(lines(&rotated).len(), 5);
+    for _ in 0..3 {
+        assert_eq!(p.send(&get(&origin.url("/after"))).status, 200);
+    }
+    assert!(common::eventually(Duration::from_secs(5), || lines(&log)
+        .len()
+        == 3));
+    assert!(lines(&log).iter().all(|l| l.contains("/after")));
+    p.stop();
+}
