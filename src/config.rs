@@ -405,7 +405,7 @@ OUTPUT:
     --user NAME                After binding, drop to NAME's uid, gid and groups
                                (start as root to bind ports below 1024)
     -v, --verbose              More logs (-vv: trace)
-    -q, --quiet                Warnings and errors only (no access lines)
+    -q, --quiet                Warnings and errors only on stderr (no access lines there)
     --log-level LEVEL          off, error, warn, info, debug or trace
     -h, --help                 This text
     -V, --version              Version

@@ -88,7 +88,7 @@ fn each_failure_is_one_greppable_line_with_the_client_address() {
     assert_eq!(status, 407);
     let line = p.wait_for("auth failed");
     // The README's fail2ban filter, with fail2ban's <HOST> as a group.
-    let re = r"^.* auth failed: client (?P<host>\S+) ";
+    let re = r"^.* auth failed: client (?P<host>\S+) \(";
     let check = std::process::Command::new("python3")
         .args([
             "-c",
