@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use smolproxy::config::{self, Command, Config, ConfigError};
 use smolproxy::policy::auth::{ENV_VAR, Secret};
 use smolproxy::policy::{Policy, PolicyError};
-use smolproxy::privileges::{self, UserError};
+use smolproxy::privileges::{self, Account, UserError};
 use smolproxy::server::{BindError, StartError};
 
 /// Why the binary stops early.
@@ -109,17 +109,17 @@ fn auth_source(config: &Config) -> Option<String> {
 /// `--user`: become that user now, right after binding and before any
 /// other thread exists (set*id calls are per-thread on Linux). Started as
 /// root without it, say so once.
-fn drop_privileges(user: Option<&str>) -> Result<(), Failure> {
-    let Some(name) = user else {
+fn drop_privileges(user: Option<&Account>) -> Result<(), Failure> {
+    let Some(account) = user else {
         if privileges::is_root() {
             log::warn!("running as root: use --user NAME to drop privileges after binding");
         }
         return Ok(());
     };
-    let account = privileges::lookup(name).map_err(Failure::User)?;
-    privileges::become_user(&account).map_err(Failure::User)?;
+    privileges::become_user(account).map_err(Failure::User)?;
     log::info!(
-        "running as {name} (uid {}, gid {})",
+        "running as {} (uid {}, gid {})",
+        account.name,
         account.uid,
         account.gid
     );
@@ -139,9 +139,8 @@ fn run(mut config: Config) -> Result<(), Failure> {
         log::info!("proxy authentication on: users from {from}");
     }
     // An unknown --user is a usage error, found before binding.
-    if let Some(name) = &config.ops.user {
-        privileges::lookup(name).map_err(Failure::User)?;
-    }
+    let user = config.ops.user.as_deref().map(privileges::lookup);
+    let user = user.transpose().map_err(Failure::User)?;
     if let Some(n) = smolproxy::server::raise_fd_limit() {
         log::debug!("descriptor limit: {n}");
         let need = config.max_clients as u64 * 2 + 64;
@@ -157,7 +156,6 @@ fn run(mut config: Config) -> Result<(), Failure> {
     // set up after the drop (a signal in between ends the process, as
     // before any handler); without, before binding, so a client that
     // reaches the socket can rely on SIGINT/SIGTERM being handled.
-    let user = config.ops.user.clone();
     let signals = || Signals::new([Signal::Int, Signal::Term, Signal::Hup]);
     let early = match user {
         None => Some(signals().map_err(Failure::Signals)?),
@@ -166,7 +164,7 @@ fn run(mut config: Config) -> Result<(), Failure> {
     let server = smolproxy::server::bind(config)
         .map_err(Failure::Bind)?
         .with_policy(policy);
-    drop_privileges(user.as_deref())?;
+    drop_privileges(user.as_ref())?;
     let signals = match early {
         Some(s) => s,
         None => signals().map_err(Failure::Signals)?,
