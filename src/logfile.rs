@@ -20,7 +20,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::config::LogFormat;
 use crate::logger::{self, Access, HeldBack, Throttle};
@@ -32,6 +32,9 @@ pub const ACCESS_QUEUE: usize = 4096;
 /// Permissions of a log file this creates: owner writes, group reads
 /// (e.g. `adm`), others nothing (targets and user names are private).
 pub const LOG_FILE_MODE: u32 = 0o640;
+
+/// How long shutdown waits for queued lines to be written.
+pub const CLOSE_WAIT: Duration = Duration::from_secs(2);
 
 enum Msg {
     Line(String),
@@ -135,17 +138,32 @@ impl AccessLog {
         }
     }
 
-    /// Shutdown: write what is queued and stop the writer.
+    /// Shutdown: write what is queued and stop the writer, waiting at
+    /// most [`CLOSE_WAIT`] (a hung disk must not hang the shutdown).
     pub(crate) fn close(&self) {
         let Some(sink) = &self.file else { return };
         let writer = match sink.writer.lock() {
             Ok(mut w) => w.take(),
             Err(poisoned) => poisoned.into_inner().take(),
         };
-        if let Some(w) = writer {
-            // The writer ends when the queue is empty and this marker read.
-            let _ = sink.tx.send(Msg::Line(String::new()));
+        let Some(w) = writer else { return };
+        let deadline = Instant::now() + CLOSE_WAIT;
+        // The writer ends when it reads this empty line, after the rest.
+        let mut marker = Msg::Line(String::new());
+        loop {
+            match sink.tx.try_send(marker) {
+                Err(TrySendError::Full(m)) if Instant::now() < deadline => marker = m,
+                _ => break,
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        while !w.is_finished() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if w.is_finished() {
             let _ = w.join();
+        } else {
+            log::warn!("access log: lines still queued at exit were lost (the disk is stuck)");
         }
     }
 }

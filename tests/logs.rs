@@ -365,3 +365,70 @@ fn the_shipped_logrotate_snippet_rotates_without_losing_a_line() {
     assert!(lines(&log).iter().all(|l| l.contains("/after")));
     p.stop();
 }
+
+/// `n` keep-alive GETs of `url` through `proxy` on one connection.
+fn requests(proxy: SocketAddr, url: &str, n: usize) {
+    let s = dial(proxy);
+    let mut r = BufReader::new(s.try_clone().unwrap());
+    let mut w = s;
+    for _ in 0..n {
+        w.write_all(&get(url)).unwrap();
+        assert_eq!(read_response(&mut r, false).unwrap().status, 200);
+    }
+}
+
+#[test]
+fn a_full_disk_is_logged_rate_limited_and_never_stops_the_proxy() {
+    let origin = origin();
+    let mut p = Spawn::new(&["--access-log", "/dev/full"]).start();
+    let started = Instant::now();
+    requests(p.addr, &origin.url("/full"), 100);
+    let line = p.wait_for("cannot write");
+    assert!(
+        line.contains("ERROR access log /dev/full: cannot write: No space left on device"),
+        "{line}"
+    );
+    // Still serving, and the 100 failed writes made at most one line a second.
+    requests(p.addr, &origin.url("/after"), 1);
+    let secs = started.elapsed().as_secs() as usize;
+    let all = p.stop();
+    let errors = all.matches("cannot write").count();
+    assert!(errors <= secs + 2, "{errors} lines in {secs} s:\n{all}");
+}
+
+#[test]
+fn a_stuck_log_drops_lines_counted_and_never_stalls_serving() {
+    // A FIFO nobody reads: the writer thread blocks once the pipe is full,
+    // then the queue fills, then lines are dropped, while requests are
+    // still answered at once.
+    let origin = origin();
+    let dir = TempDir::new("stuck");
+    let fifo = dir.path().join("fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader_path = fifo.clone();
+    // Opening a FIFO waits for the other end: the proxy opens it to write.
+    std::thread::spawn(move || tx.send(std::fs::File::open(reader_path).unwrap()).unwrap());
+    let fifo_arg = fifo.to_str().unwrap().to_string();
+    let mut p = Spawn::new(&["--access-log", &fifo_arg]).start();
+    let reader = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    let sent = 6000;
+    requests(p.addr, &origin.url("/stuck"), sent);
+    let line = p.wait_for("cannot keep up");
+    assert!(line.contains("WARN  access log cannot keep up: "), "{line}");
+    let t = Instant::now();
+    requests(p.addr, &origin.url("/still"), 1);
+    assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+    // Read what was written, then stop: the queued lines are written out.
+    let drain = std::thread::spawn(move || BufReader::new(reader).lines().count());
+    p.stop();
+    let got = drain.join().unwrap();
+    assert!(
+        got > 4096 && got < sent,
+        "{got} of {sent} lines reached the stuck log"
+    );
+}
