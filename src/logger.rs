@@ -134,21 +134,39 @@ fn one_line(s: &str) -> std::borrow::Cow<'_, str> {
 
 /// The text access line, without time and level:
 /// `CLIENT METHOD TARGET STATUS up=N down=N Nms user=U [note=…]`.
-pub fn text_line(peer: SocketAddr, a: &Access<'_>, took: Duration) -> String {
-    // Targets come from the network: escape anything that could forge a line.
-    let target = cut(a.target, MAX_LOGGED_TARGET).escape_debug();
-    format!(
-        "{} {} {target} {} up={} down={} {}ms user={}{}{}",
-        client(peer),
-        one_line(a.method),
-        a.status,
-        a.up,
-        a.down,
-        took.as_millis(),
-        one_line(a.user.unwrap_or("-")),
-        if a.note.is_some() { " note=" } else { "" },
-        one_line(a.note.unwrap_or("")),
-    )
+/// Written straight into the log line (no string of its own).
+pub fn text_line<'a>(peer: SocketAddr, a: &'a Access<'a>, took: Duration) -> TextLine<'a> {
+    TextLine { peer, a, took }
+}
+
+/// See [`text_line`].
+pub struct TextLine<'a> {
+    peer: SocketAddr,
+    a: &'a Access<'a>,
+    took: Duration,
+}
+
+impl std::fmt::Display for TextLine<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let a = self.a;
+        // Targets come from the network: escape anything that could forge a line.
+        let target = cut(a.target, MAX_LOGGED_TARGET).escape_debug();
+        write!(
+            f,
+            "{} {} {target} {} up={} down={} {}ms user={}",
+            client(self.peer),
+            one_line(a.method),
+            a.status,
+            a.up,
+            a.down,
+            self.took.as_millis(),
+            one_line(a.user.unwrap_or("-")),
+        )?;
+        match a.note {
+            Some(n) => write!(f, " note={}", one_line(n)),
+            None => Ok(()),
+        }
+    }
 }
 
 /// The JSON access line: one object, keys `time client method target
@@ -304,7 +322,7 @@ mod tests {
     fn access_lines_escape_hostile_targets() {
         let peer: SocketAddr = "[::ffff:192.168.1.9]:4242".parse().unwrap();
         let took = Duration::from_millis(7);
-        let t = text_line(peer, &sample(), took);
+        let t = text_line(peer, &sample(), took).to_string();
         assert_eq!(
             t,
             "192.168.1.9:4242 GET http://a.example/\\\"x\\\"\\\\\\n\\u{1b}[31m\\u{2028}é 200 \
@@ -325,12 +343,16 @@ mod tests {
         let j = json_line(UNIX_EPOCH, peer, &with_user, took);
         assert!(j.ends_with(",\"user\":\"al\\\"ice\",\"note\":null}"), "{j}");
         let v6: SocketAddr = "[2001:db8::1]:80".parse().unwrap();
-        assert!(text_line(v6, &sample(), took).starts_with("[2001:db8::1]:80 GET "));
+        assert!(
+            text_line(v6, &sample(), took)
+                .to_string()
+                .starts_with("[2001:db8::1]:80 GET ")
+        );
         let forged = Access {
             note: Some("x\n2026-01-01T00:00:00.000Z INFO  forged"),
             ..sample()
         };
-        let t = text_line(peer, &forged, took);
+        let t = text_line(peer, &forged, took).to_string();
         assert!(
             t.ends_with(" note=x\\n2026-01-01T00:00:00.000Z INFO  forged"),
             "{t}"
