@@ -372,6 +372,8 @@ LISTENING:
     --max-clients N            Concurrent client connections; beyond it a new
                                client gets 503 and is closed [default: 1024]
     --dns-threads N            Threads for name lookups [default: 4]
+    --user NAME                After binding, drop to NAME's uid, gid and groups
+                               (start as root to bind ports below 1024)
 
 TIMEOUTS (30 = 30s; units ms, s, m, h):
     --connect-timeout T        Upstream connect, and DNS lookup [default: 10s]
@@ -402,8 +404,6 @@ OUTPUT:
                                SIGHUP reopens it (for logrotate)
     --log-format FORMAT        Access lines as text or json (one object per line)
                                [default: text]
-    --user NAME                After binding, drop to NAME's uid, gid and groups
-                               (start as root to bind ports below 1024)
     -v, --verbose              More logs (-vv: trace)
     -q, --quiet                Warnings and errors only on stderr (no access lines there)
     --log-level LEVEL          off, error, warn, info, debug or trace
