@@ -94,6 +94,7 @@ pub(crate) async fn serve(io: Async<TcpStream>, peer: SocketAddr, shared: Arc<Sh
         };
         let policy = shared.policy();
         let Decision { route, user } = route(&head, &policy);
+        let (route, user) = guessing_flood(&shared, peer, &head, route, user);
         let user = user.as_deref();
         let done: Result<Outcome, Error> = match route {
             Route::Own(page) => {
@@ -111,7 +112,7 @@ pub(crate) async fn serve(io: Async<TcpStream>, peer: SocketAddr, shared: Arc<Sh
                     // Wrong credentials wait before the answer, longer and
                     // one by one after a few from one address, so guessing
                     // is slow; the first challenge (none sent yet) does not.
-                    let (wait, n) = shared.guesses.fail(peer.ip(), Instant::now());
+                    let (wait, n, _waiting) = shared.guesses.fail(peer.ip(), Instant::now());
                     let ip = crate::policy::acl::canonical(peer.ip());
                     log::warn!("auth failed: client {ip} ({}; failure {n})", e.message());
                     smol::Timer::after(wait).await;
@@ -191,6 +192,33 @@ pub(crate) async fn serve(io: Async<TcpStream>, peer: SocketAddr, shared: Arc<Sh
             break;
         }
     }
+}
+
+static FLOOD_LOG: Throttle = Throttle::new();
+
+/// While too many wrong guesses from this client wait for their answers,
+/// a request carrying credentials is refused (429) without a word on
+/// whether they were right: a guesser cannot learn from answers it does
+/// not wait for (`policy/guessing.rs`).
+fn guessing_flood(
+    shared: &Shared,
+    peer: SocketAddr,
+    head: &Head,
+    route: Route,
+    user: Option<String>,
+) -> (Route, Option<String>) {
+    let credentials = head.list("proxy-authorization").next().is_some();
+    if !credentials || matches!(route, Route::Own(_)) || !shared.guesses.flooding(peer.ip()) {
+        return (route, user);
+    }
+    if let Some(held) = FLOOD_LOG.allow() {
+        let ip = crate::policy::acl::canonical(peer.ip());
+        log::warn!(
+            "auth failed: client {ip} (too many wrong passwords waiting; 429){}",
+            HeldBack(held)
+        );
+    }
+    (Route::Refuse(Error::Guessing), None)
 }
 
 /// Wait until the next request's first byte is here (or buffered). The

@@ -31,6 +31,9 @@ pub(crate) enum Error {
     Denied(Denied),
     /// Proxy authentication is required and missing or wrong (407).
     ProxyAuth(AuthError),
+    /// Too many wrong passwords from this client wait for their answers:
+    /// its credentials are not checked now (429, RFC 6585 §4).
+    Guessing,
     /// The client took too long to send its head.
     HeadTimeout,
     /// The host name did not resolve.
@@ -63,6 +66,7 @@ impl Error {
             Error::Denied(Denied::Loop(_)) => 508,
             Error::Denied(_) => 403,
             Error::ProxyAuth(_) => 407,
+            Error::Guessing => 429,
             Error::HeadTimeout => 408,
             Error::Resolve(_, e) if e.kind() == io::ErrorKind::TimedOut => 504,
             Error::Connect(_, e) if e.kind() == io::ErrorKind::TimedOut => 504,
@@ -78,6 +82,7 @@ impl Error {
     pub(crate) fn extra_fields(&self) -> &'static str {
         match self {
             Error::ProxyAuth(_) => CHALLENGE_FIELD,
+            Error::Guessing => "Retry-After: 60\r\n",
             _ => "",
         }
     }
@@ -99,6 +104,7 @@ impl Error {
             Error::NotImplemented(m) => (*m).into(),
             Error::Denied(d) => d.message(),
             Error::ProxyAuth(a) => a.message().into(),
+            Error::Guessing => "too many wrong passwords from this address; try again later".into(),
             Error::HeadTimeout => "request head not received in time".into(),
             Error::Resolve(host, e) if e.kind() == io::ErrorKind::TimedOut => {
                 format!("DNS lookup for {host} timed out")

@@ -115,3 +115,57 @@ fn each_failure_is_one_greppable_line_with_the_client_address() {
     );
     p.stop();
 }
+
+#[test]
+fn a_flood_of_guesses_gets_429_and_learns_nothing_while_answers_wait() {
+    // A guesser that does not wait for answers: 40 at once. Once 32 wrong
+    // guesses from its address wait, its credentials are not checked at
+    // all, right or wrong: 429, so a quick answer tells it nothing.
+    const SLOW: Duration = Duration::from_secs(1);
+    let origin = Origin::echo();
+    let mut c = common::test_config();
+    c.auth_fail_delay = SLOW;
+    c.policy.auth_env = Some(Secret("alice:s3cr3t".into()));
+    let p = common::start_with(c);
+    let addr = p.addr;
+    let url = origin.url("/");
+    let wrong = get_with(&url, WRONG);
+    let right = get_with(&url, RIGHT);
+    let start = Instant::now();
+    let (tx, answers) = std::sync::mpsc::channel();
+    for _ in 0..40 {
+        let (wrong, tx) = (wrong.clone(), tx.clone());
+        std::thread::spawn(move || {
+            // The proxy is dropped before the slow answers: no panic here.
+            let mut s = dial_from("127.0.0.1".parse().unwrap(), addr);
+            let _ = s.write_all(&wrong);
+            let r = read_response(&mut BufReader::new(s), false);
+            let _ = tx.send(r.map(|r| r.status).ok());
+        });
+    }
+    // The first answer is a 429, long before any 407 (due after SLOW).
+    let first = answers.recv_timeout(SLOW).expect("a quick answer");
+    assert_eq!(first, Some(429));
+    // The right password from the flooding address: refused unchecked.
+    let mut s = dial_from("127.0.0.1".parse().unwrap(), addr);
+    s.write_all(&right).unwrap();
+    let r = read_response(&mut BufReader::new(s), false).unwrap();
+    assert!(
+        start.elapsed() < SLOW,
+        "too slow to test: {:?}",
+        start.elapsed()
+    );
+    assert_eq!(r.status, 429, "{}", r.head);
+    assert_eq!(r.header("retry-after").as_deref(), Some("60"));
+    // Another address: served at once.
+    let t = Instant::now();
+    assert_eq!(status_from("127.0.0.2", addr, &right), 200);
+    assert!(t.elapsed() < SLOW / 3, "{:?}", t.elapsed());
+    // 8 refused (40 - 32) at once; the 32 checked wait their turn.
+    let mut refused = 1;
+    while let Ok(a) = answers.recv_timeout(Duration::from_millis(200)) {
+        assert_eq!(a, Some(429));
+        refused += 1;
+    }
+    assert_eq!(refused, 8);
+}
