@@ -85,6 +85,7 @@ fn rename_and_sighup_under_load_lose_no_line() {
     let stderr = p.stop();
     let files = ["access.log.1", "access.log.2", "access.log"].map(|f| lines(&dir.path().join(f)));
     let counts: Vec<usize> = files.iter().map(Vec::len).collect();
+    eprintln!("{sent} requests; lines per file (.1, .2, current): {counts:?}");
     assert_eq!(counts.iter().sum::<usize>(), sent, "{counts:?}");
     assert!(counts.iter().all(|&n| n > 0), "{counts:?}");
     for l in files.iter().flatten() {
