@@ -18,11 +18,17 @@ build:
 release:
 	$(CARGO) build --release
 
-## test: install what the tests need (curl, openssl, wget, chromium, pacparser,
-## prometheus-client), then run every test
-## (and the root-only network-namespace test wherever `ip netns` works)
+## test: install what the tests need (curl, openssl, wget, chromium, python3, logrotate, pacparser,
+## prometheus-client), then run every test (and the root-only tests: network namespaces wherever
+## `ip netns` works, --user as root)
 test: test-deps
 	$(CARGO) test --all-targets
+	@if [ "$$(id -u)" = 0 ]; then \
+	  echo "$(CARGO) test --test privileges -- --ignored"; \
+	  $(CARGO) test --test privileges -- --ignored; \
+	else \
+	  echo "*** skipped: the root-only --user tests in tests/privileges.rs (run make test as root) ***"; \
+	fi
 	@ns=smolproxy-probe-$$$$; \
 	if ip netns add $$ns 2>/dev/null && ip netns del $$ns 2>/dev/null; then \
 	  echo "$(CARGO) test --test faults -- --ignored"; \
@@ -38,13 +44,14 @@ test-deps:
 	command -v openssl >/dev/null || missing="$$missing openssl"; \
 	command -v wget >/dev/null    || missing="$$missing wget"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v python3 >/dev/null || missing="$$missing python3"; \
 	/usr/bin/python3 -c 'import pacparser' 2>/dev/null || missing="$$missing python3-pacparser"; \
+	/usr/bin/python3 -c 'import prometheus_client' 2>/dev/null || missing="$$missing python3-prometheus-client"; \
+	command -v logrotate >/dev/null || [ -x /usr/sbin/logrotate ] || missing="$$missing logrotate"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$missing; \
 	fi
-	@# The real Prometheus text parser, for tests/own_pages.rs (the python on PATH).
-	@python3 -c 'import prometheus_client' 2>/dev/null || python3 -m pip install -q prometheus-client
 
 ## lint: formatting and clippy, as CI runs them
 lint:

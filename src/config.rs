@@ -5,6 +5,7 @@
 
 use std::ffi::OsString;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::policy::PolicyConfig;
@@ -74,6 +75,57 @@ pub struct Config {
     pub policy: PolicyConfig,
     /// `--pac-direct`: domains the PAC script sends DIRECT (normalised).
     pub pac_direct: Vec<String>,
+    /// Operations: `--access-log`, `--log-format`, `--user`.
+    pub ops: OpsConfig,
+}
+
+/// How access lines are written (`--log-format`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// `CLIENT METHOD TARGET STATUS up=N down=N Nms user=U [note=…]`.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The operations flags: where access lines go, their format, and the
+/// user to become after binding.
+#[derive(Debug, Clone, Default)]
+pub struct OpsConfig {
+    /// Append access lines to this file (reopened on SIGHUP) instead of
+    /// writing them to stderr.
+    pub access_log: Option<PathBuf>,
+    /// Format of access lines.
+    pub log_format: LogFormat,
+    /// Drop to this user (and its groups) right after binding.
+    pub user: Option<String>,
+}
+
+/// Take the operations flags out of `p`.
+fn ops_flags(p: &mut pico_args::Arguments) -> Result<OpsConfig, ConfigError> {
+    let mut c = OpsConfig {
+        access_log: p.opt_value_from_str("--access-log").map_err(arg_error)?,
+        user: p.opt_value_from_str("--user").map_err(arg_error)?,
+        ..OpsConfig::default()
+    };
+    if let Some(v) = p
+        .opt_value_from_str::<_, String>("--log-format")
+        .map_err(arg_error)?
+    {
+        c.log_format = match v.as_str() {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            _ => {
+                let why = format!("--log-format must be text or json, got '{v}'");
+                return Err(ConfigError::BadValue(why));
+            }
+        };
+    }
+    if c.user.as_deref() == Some("") {
+        return Err(ConfigError::BadValue("--user needs a user name".into()));
+    }
+    Ok(c)
 }
 
 impl Default for Config {
@@ -95,6 +147,7 @@ impl Default for Config {
             log_level: log::LevelFilter::Info,
             policy: PolicyConfig::default(),
             pac_direct: Vec::new(),
+            ops: OpsConfig::default(),
         }
     }
 }
@@ -189,6 +242,13 @@ pub fn parse_args(args: Vec<OsString>) -> Result<Command, ConfigError> {
     let listen: Vec<SocketAddr> = p
         .values_from_fn("--listen", parse_listen)
         .map_err(arg_error)?;
+    if let Some(twice) = listen
+        .iter()
+        .enumerate()
+        .find(|(i, a)| listen[..*i].contains(a))
+    {
+        return Err(e(format!("--listen {} is given twice", twice.1)));
+    }
     if !listen.is_empty() {
         c.listen = listen;
     }
@@ -243,6 +303,7 @@ pub fn parse_args(args: Vec<OsString>) -> Result<Command, ConfigError> {
     c.pac_direct = p
         .values_from_fn("--pac-direct", |s: &str| domain_arg("--pac-direct", s))
         .map_err(arg_error)?;
+    c.ops = ops_flags(&mut p)?;
     let rest = p.finish();
     if let Some(first) = rest.first() {
         return Err(ConfigError::Unknown(first.to_string_lossy().into_owned()));
@@ -317,6 +378,8 @@ LISTENING:
     --max-clients N            Concurrent client connections; beyond it a new
                                client gets 503 and is closed [default: 1024]
     --dns-threads N            Threads for name lookups [default: 4]
+    --user NAME                After binding, drop to NAME's uid, gid and groups
+                               (start as root to bind ports below 1024)
 
 TIMEOUTS (30 = 30s; units ms, s, m, h):
     --connect-timeout T        Upstream connect, and DNS lookup [default: 10s]
@@ -346,9 +409,13 @@ OWN PAGES (http://PROXY:PORT/: dashboard, /status.json, /metrics, /proxy.pac):
                                DIRECT, not through the proxy (repeatable)
 
 OUTPUT:
-    --no-via                   Do not add `Via: 1.1 smolproxy`
+    --no-via                   Do not add `Via: 1.1 smolproxy` (1.0 for HTTP/1.0 messages)
+    --access-log FILE          Append access lines to FILE instead of stderr;
+                               SIGHUP reopens it (for logrotate)
+    --log-format FORMAT        Access lines as text or json (one object per line)
+                               [default: text]
     -v, --verbose              More logs (-vv: trace)
-    -q, --quiet                Warnings and errors only (no access lines)
+    -q, --quiet                Warnings and errors only on stderr (no access lines there)
     --log-level LEVEL          off, error, warn, info, debug or trace
     -h, --help                 This text
     -V, --version              Version
@@ -367,7 +434,6 @@ Exit codes: 0 after a clean shutdown, 1 on a runtime failure (cannot listen),
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::PathBuf;
 
     fn parse(args: &[&str]) -> Result<Config, String> {
         match parse_args(args.iter().map(OsString::from).collect()) {
@@ -448,6 +514,16 @@ mod tests {
             ),
             (&["--pac-direct"], "--pac-direct needs a value"),
             (&["extra"], "unknown argument 'extra'"),
+            (
+                &["--listen", "9000", "--listen", "127.0.0.1:9000"],
+                "--listen 127.0.0.1:9000 is given twice",
+            ),
+            (
+                &["--log-format", "xml"],
+                "--log-format must be text or json, got 'xml'",
+            ),
+            (&["--user", ""], "--user needs a user name"),
+            (&["--access-log"], "--access-log needs a value"),
         ];
         for (args, want) in cases {
             let err = parse(args).unwrap_err();
@@ -461,6 +537,25 @@ mod tests {
             parse_args(vec!["-V".into()]),
             Ok(Command::Version)
         ));
+    }
+
+    #[test]
+    fn ops_flags() {
+        let c = parse(&[]).unwrap();
+        assert_eq!(c.ops.access_log, None);
+        assert_eq!(c.ops.log_format, LogFormat::Text);
+        assert_eq!(c.ops.user, None);
+        let c = parse(&[
+            "--access-log",
+            "/var/log/a.log",
+            "--log-format=json",
+            "--user",
+            "nobody",
+        ])
+        .unwrap();
+        assert_eq!(c.ops.access_log, Some(PathBuf::from("/var/log/a.log")));
+        assert_eq!(c.ops.log_format, LogFormat::Json);
+        assert_eq!(c.ops.user.as_deref(), Some("nobody"));
     }
 
     #[test]

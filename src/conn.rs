@@ -19,7 +19,7 @@ use crate::forward::{self, Context};
 use crate::http::head::{Head, parse_request};
 use crate::http::reply::simple_response;
 use crate::http::target::Authority;
-use crate::logger::{self, Access, Outcome, Throttle};
+use crate::logger::{Access, HeldBack, Outcome, Throttle};
 use crate::own::{self, View};
 use crate::policy::auth::AuthError;
 use crate::policy::filter::Blocked;
@@ -39,14 +39,22 @@ pub(crate) async fn serve(io: Async<TcpStream>, peer: SocketAddr, shared: Arc<Sh
     };
     if let Err(denied) = shared.policy().check_client(peer.ip()) {
         if let Some(held) = REFUSED_LOG.allow() {
-            log::warn!(
-                "{peer} refused: {} ({held} more held back)",
-                denied.message()
-            );
+            let client = crate::logger::client(peer);
+            log::warn!("{client} refused: {}{}", denied.message(), HeldBack(held));
         }
-        let body = format!("{}\n", denied.message());
+        let msg = denied.message();
+        let body = format!("{msg}\n");
         let resp = simple_response(403, "", &body, true);
+        let start = Instant::now();
         let _ = write_all(&client.io, &resp, shared.config.head_timeout).await;
+        let access = Access {
+            method: "-",
+            target: "-",
+            status: 403,
+            note: Some(&msg),
+            ..Access::default()
+        };
+        shared.access_log.write(peer, &access, start.elapsed());
         // Its request is unread: drain it, or the close could reset the
         // connection before the client reads the page.
         linger(&client).await;
@@ -94,6 +102,7 @@ pub(crate) async fn serve(io: Async<TcpStream>, peer: SocketAddr, shared: Arc<Sh
         };
         let policy = shared.policy();
         let Decision { route, user } = route(&head, &policy, &here);
+        let (route, user) = guessing_flood(&shared, peer, &head, route, user);
         let user = user.as_deref();
         let done: Result<Outcome, Error> = match route {
             Route::Own(page) => {
@@ -122,9 +131,13 @@ pub(crate) async fn serve(io: Async<TcpStream>, peer: SocketAddr, shared: Arc<Sh
                 }
                 if matches!(e, Error::ProxyAuth(ref a) | Error::PageAuth(ref a) if *a != AuthError::Missing)
                 {
-                    // Wrong credentials wait before the answer, so guessing
+                    // Wrong credentials wait before the answer, longer and
+                    // one by one after a few from one address, so guessing
                     // is slow; the first challenge (none sent yet) does not.
-                    smol::Timer::after(shared.config.auth_fail_delay).await;
+                    let (wait, n, _waiting) = shared.guesses.fail(peer.ip(), Instant::now());
+                    let ip = crate::policy::acl::canonical(peer.ip());
+                    log::warn!("auth failed: client {ip} ({}; failure {n})", e.message());
+                    smol::Timer::after(wait).await;
                 }
                 Err(e)
             }
@@ -202,7 +215,7 @@ pub(crate) async fn serve(io: Async<TcpStream>, peer: SocketAddr, shared: Arc<Sh
         let took = start.elapsed();
         count(&shared, &access, start, took);
         conn_bytes = conn_bytes.saturating_add(outcome.up.saturating_add(outcome.down));
-        logger::access(peer, &access, took);
+        shared.access_log.write(peer, &access, took);
         if !outcome.keep_client || shared.shutting_down() {
             break;
         }
@@ -216,6 +229,35 @@ pub(crate) async fn serve(io: Async<TcpStream>, peer: SocketAddr, shared: Arc<Sh
 fn count(shared: &Shared, a: &Access<'_>, start: Instant, took: Duration) {
     let end = start + took;
     shared.stats.request(a.status, a.up, a.down, took, end);
+}
+
+static FLOOD_LOG: Throttle = Throttle::new();
+
+/// While too many wrong guesses from this client wait for their answers,
+/// a request carrying credentials (for proxying or for an own page) is
+/// refused (429) without a word on whether they were right: a guesser cannot learn from answers it does
+/// not wait for (`policy/guessing.rs`).
+fn guessing_flood(
+    shared: &Shared,
+    peer: SocketAddr,
+    head: &Head,
+    route: Route,
+    user: Option<String>,
+) -> (Route, Option<String>) {
+    // Both headers: the own pages take `Authorization` too (route.rs).
+    let credentials =
+        head.value("proxy-authorization").is_some() || head.value("authorization").is_some();
+    if !credentials || !shared.guesses.flooding(peer.ip()) {
+        return (route, user);
+    }
+    if let Some(held) = FLOOD_LOG.allow() {
+        let ip = crate::policy::acl::canonical(peer.ip());
+        log::warn!(
+            "auth failed: client {ip} (too many wrong passwords waiting; 429){}",
+            HeldBack(held)
+        );
+    }
+    (Route::Refuse(Error::Guessing), None)
 }
 
 /// Wait until the next request's first byte is here (or buffered). The
@@ -271,7 +313,7 @@ async fn fail(
     };
     let took = start.elapsed();
     count(shared, &access, start, took);
-    logger::access(client.peer, &access, took);
+    shared.access_log.write(client.peer, &access, took);
     if status.is_some() {
         linger(client).await;
     }
@@ -333,7 +375,7 @@ async fn tunnel(shared: Arc<Shared>, t: Tunnel) {
     count(&shared, &access, t.start, took);
     let bytes = access.up.saturating_add(access.down);
     shared.stats.client_bytes(t.peer.ip().to_canonical(), bytes);
-    logger::access(t.peer, &access, took);
+    shared.access_log.write(t.peer, &access, took);
     drop(t.slot);
 }
 

@@ -37,6 +37,9 @@ pub(crate) enum Error {
     ProxyAuth(AuthError),
     /// An own page asked for directly needs the proxy's credentials (401).
     PageAuth(AuthError),
+    /// Too many wrong passwords from this client wait for their answers:
+    /// its credentials are not checked now (429, RFC 6585 §4).
+    Guessing,
     /// The client took too long to send its head.
     HeadTimeout,
     /// The host name did not resolve.
@@ -70,6 +73,7 @@ impl Error {
             Error::Denied(_) => 403,
             Error::ProxyAuth(_) => 407,
             Error::PageAuth(_) => 401,
+            Error::Guessing => 429,
             Error::HeadTimeout => 408,
             Error::Resolve(_, e) if e.kind() == io::ErrorKind::TimedOut => 504,
             Error::Connect(_, e) if e.kind() == io::ErrorKind::TimedOut => 504,
@@ -86,6 +90,7 @@ impl Error {
         match self {
             Error::ProxyAuth(_) => CHALLENGE_FIELD,
             Error::PageAuth(_) => PAGE_CHALLENGE_FIELD,
+            Error::Guessing => "Retry-After: 60\r\n",
             _ => "",
         }
     }
@@ -107,6 +112,7 @@ impl Error {
             Error::NotImplemented(m) => (*m).into(),
             Error::Denied(d) => d.message(),
             Error::ProxyAuth(a) | Error::PageAuth(a) => a.message().into(),
+            Error::Guessing => "too many wrong passwords from this address; try again later".into(),
             Error::HeadTimeout => "request head not received in time".into(),
             Error::Resolve(host, e) if e.kind() == io::ErrorKind::TimedOut => {
                 format!("DNS lookup for {host} timed out")

@@ -14,6 +14,8 @@
 pub mod config;
 /// Listeners, executor threads, accept loop, client cap, shutdown, reload.
 pub mod server;
+/// `--user`: reading the account files and dropping root after binding.
+pub mod privileges;
 /// What every connection shares; a connection's place under the cap.
 pub(crate) mod state;
 /// One client connection's story: head → route → answer → log.
@@ -32,6 +34,8 @@ pub mod upstream;
 pub(crate) mod buffer;
 /// The error of an exchange and its HTTP status.
 pub(crate) mod error;
+/// Where access lines go: stderr, or a file reopened on SIGHUP.
+pub(crate) mod logfile;
 /// The stderr logger, access lines and log throttling.
 pub mod logger;
 /// Pure HTTP/1.x: heads, targets, framing, chunked, rewriting, replies.

@@ -102,32 +102,124 @@ pub struct Access<'a> {
 /// Longest target written to the log; longer ones are cut.
 const MAX_LOGGED_TARGET: usize = 512;
 
-/// Write the access line: `CLIENT METHOD TARGET STATUS up=N down=N Nms`.
-pub fn access(peer: SocketAddr, a: &Access<'_>, took: Duration) {
-    if !log::log_enabled!(log::Level::Info) {
-        return;
+/// `s` cut to at most `max` bytes, on a character boundary.
+fn cut(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
     }
-    let mut target = a.target;
-    if target.len() > MAX_LOGGED_TARGET {
-        let mut cut = MAX_LOGGED_TARGET;
-        while !target.is_char_boundary(cut) {
-            cut -= 1;
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// The client as logged: an IPv4 client reaching a `[::]` socket shows as
+/// `1.2.3.4:port`, not `[::ffff:1.2.3.4]:port`.
+pub fn client(peer: SocketAddr) -> SocketAddr {
+    SocketAddr::new(crate::policy::acl::canonical(peer.ip()), peer.port())
+}
+
+/// `s` as is, or escaped when it holds a character that could end or
+/// forge a line (control characters, U+2028/2029).
+fn one_line(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.chars()
+        .any(|c| c.is_control() || c == '\u{2028}' || c == '\u{2029}')
+    {
+        s.escape_debug().to_string().into()
+    } else {
+        s.into()
+    }
+}
+
+/// The text access line, without time and level:
+/// `CLIENT METHOD TARGET STATUS up=N down=N Nms user=U [note=…]`.
+/// Written straight into the log line (no string of its own).
+pub fn text_line<'a>(peer: SocketAddr, a: &'a Access<'a>, took: Duration) -> TextLine<'a> {
+    TextLine { peer, a, took }
+}
+
+/// See [`text_line`].
+pub struct TextLine<'a> {
+    peer: SocketAddr,
+    a: &'a Access<'a>,
+    took: Duration,
+}
+
+impl std::fmt::Display for TextLine<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let a = self.a;
+        // Targets come from the network: escape anything that could forge a line.
+        let target = cut(a.target, MAX_LOGGED_TARGET).escape_debug();
+        write!(
+            f,
+            "{} {} {target} {} up={} down={} {}ms user={}",
+            client(self.peer),
+            one_line(a.method),
+            a.status,
+            a.up,
+            a.down,
+            self.took.as_millis(),
+            one_line(a.user.unwrap_or("-")),
+        )?;
+        match a.note {
+            Some(n) => write!(f, " note={}", one_line(n)),
+            None => Ok(()),
         }
-        target = &target[..cut];
     }
-    // Targets come from the network: escape anything that could forge a line.
-    let target = target.escape_debug();
-    log::info!(
-        "{peer} {} {target} {} up={} down={} {}ms user={}{}{}",
-        a.method,
+}
+
+/// The JSON access line: one object, keys `time client method target
+/// status up down ms user note` (`user`, `note` null when absent).
+pub fn json_line(time: SystemTime, peer: SocketAddr, a: &Access<'_>, took: Duration) -> String {
+    let mut o = String::with_capacity(192 + a.target.len().min(MAX_LOGGED_TARGET));
+    o.push_str("{\"time\":\"");
+    o.push_str(&timestamp(time));
+    o.push_str("\",\"client\":\"");
+    o.push_str(&client(peer).to_string());
+    o.push_str("\",\"method\":");
+    json_str(&mut o, Some(a.method));
+    o.push_str(",\"target\":");
+    json_str(&mut o, Some(cut(a.target, MAX_LOGGED_TARGET)));
+    let numbers = format!(
+        ",\"status\":{},\"up\":{},\"down\":{},\"ms\":{},\"user\":",
         a.status,
         a.up,
         a.down,
-        took.as_millis(),
-        a.user.unwrap_or("-"),
-        if a.note.is_some() { " note=" } else { "" },
-        a.note.unwrap_or(""),
+        took.as_millis()
     );
+    o.push_str(&numbers);
+    json_str(&mut o, a.user);
+    o.push_str(",\"note\":");
+    json_str(&mut o, a.note);
+    o.push('}');
+    o
+}
+
+/// `s` as a JSON string (RFC 8259 §7: quote, backslash and control
+/// characters escaped), or `null`.
+fn json_str(o: &mut String, s: Option<&str>) {
+    use std::fmt::Write;
+    let Some(s) = s else {
+        o.push_str("null");
+        return;
+    };
+    o.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => o.push_str("\\\""),
+            '\\' => o.push_str("\\\\"),
+            '\n' => o.push_str("\\n"),
+            '\r' => o.push_str("\\r"),
+            '\t' => o.push_str("\\t"),
+            // U+2028/2029 are valid JSON but end lines in JavaScript.
+            c if c.is_control() || c == '\u{2028}' || c == '\u{2029}' => {
+                let _ = write!(o, "\\u{:04x}", c as u32);
+            }
+            c => o.push(c),
+        }
+    }
+    o.push('"');
 }
 
 /// Lets a repeated log line through at most once per second, counting what
@@ -173,6 +265,20 @@ impl Throttle {
     }
 }
 
+/// Shows ` (N more held back)` after a throttled line, or nothing when
+/// none were held back.
+#[derive(Debug, Clone, Copy)]
+pub struct HeldBack(pub u32);
+
+impl std::fmt::Display for HeldBack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            0 => Ok(()),
+            n => write!(f, " ({n} more held back)"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,5 +304,76 @@ mod tests {
         assert_eq!(t.allow(), None);
         std::thread::sleep(Duration::from_millis(1100));
         assert_eq!(t.allow(), Some(2));
+    }
+
+    fn sample() -> Access<'static> {
+        Access {
+            method: "GET",
+            target: "http://a.example/\"x\"\\\n\u{1b}[31m\u{2028}é",
+            status: 200,
+            up: 1,
+            down: 22,
+            user: None,
+            note: Some("a \"note\""),
+        }
+    }
+
+    #[test]
+    fn access_lines_escape_hostile_targets() {
+        let peer: SocketAddr = "[::ffff:192.168.1.9]:4242".parse().unwrap();
+        let took = Duration::from_millis(7);
+        let t = text_line(peer, &sample(), took).to_string();
+        assert_eq!(
+            t,
+            "192.168.1.9:4242 GET http://a.example/\\\"x\\\"\\\\\\n\\u{1b}[31m\\u{2028}é 200 \
+             up=1 down=22 7ms user=- note=a \"note\""
+        );
+        let j = json_line(UNIX_EPOCH, peer, &sample(), took);
+        assert_eq!(
+            j,
+            "{\"time\":\"1970-01-01T00:00:00.000Z\",\"client\":\"192.168.1.9:4242\",\
+             \"method\":\"GET\",\"target\":\"http://a.example/\\\"x\\\"\\\\\\n\\u001b[31m\\u2028é\",\
+             \"status\":200,\"up\":1,\"down\":22,\"ms\":7,\"user\":null,\"note\":\"a \\\"note\\\"\"}"
+        );
+        let with_user = Access {
+            user: Some("al\"ice"),
+            note: None,
+            ..sample()
+        };
+        let j = json_line(UNIX_EPOCH, peer, &with_user, took);
+        assert!(j.ends_with(",\"user\":\"al\\\"ice\",\"note\":null}"), "{j}");
+        let v6: SocketAddr = "[2001:db8::1]:80".parse().unwrap();
+        assert!(
+            text_line(v6, &sample(), took)
+                .to_string()
+                .starts_with("[2001:db8::1]:80 GET ")
+        );
+        let forged = Access {
+            note: Some("x\n2026-01-01T00:00:00.000Z INFO  forged"),
+            ..sample()
+        };
+        let t = text_line(peer, &forged, took).to_string();
+        assert!(
+            t.ends_with(" note=x\\n2026-01-01T00:00:00.000Z INFO  forged"),
+            "{t}"
+        );
+    }
+
+    #[test]
+    fn long_targets_are_cut_on_a_character_boundary() {
+        let long = "é".repeat(400);
+        let a = Access {
+            target: &long,
+            ..Access::default()
+        };
+        let peer: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let j = json_line(UNIX_EPOCH, peer, &a, Duration::ZERO);
+        assert!(j.contains(&format!("\"{}\"", "é".repeat(256))), "{j}");
+    }
+
+    #[test]
+    fn held_back_wording() {
+        assert_eq!(format!("x{}", HeldBack(0)), "x");
+        assert_eq!(format!("x{}", HeldBack(3)), "x (3 more held back)");
     }
 }

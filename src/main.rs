@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use smolproxy::config::{self, Command, Config, ConfigError};
 use smolproxy::policy::auth::{ENV_VAR, Secret};
 use smolproxy::policy::{Policy, PolicyError};
+use smolproxy::privileges::{self, Account, UserError};
 use smolproxy::server::{BindError, StartError};
 
 /// Why the binary stops early.
@@ -22,13 +23,16 @@ enum Failure {
     Bind(BindError),
     /// The server could not start (exit 1).
     Start(StartError),
+    /// `--user`: no such user (exit 2), or the drop failed (exit 1).
+    User(UserError),
 }
 
 impl Failure {
     fn exit_code(&self) -> u8 {
         match self {
             Failure::Config(_) | Failure::Policy(_) => 2,
-            Failure::Signals(_) | Failure::Bind(_) | Failure::Start(_) => 1,
+            Failure::User(e) if e.is_usage() => 2,
+            Failure::Signals(_) | Failure::Bind(_) | Failure::Start(_) | Failure::User(_) => 1,
         }
     }
 }
@@ -41,6 +45,7 @@ impl std::fmt::Display for Failure {
             Failure::Signals(e) => write!(f, "cannot install signal handlers: {e}"),
             Failure::Bind(e) => e.fmt(f),
             Failure::Start(e) => e.fmt(f),
+            Failure::User(e) => e.fmt(f),
         }
     }
 }
@@ -77,13 +82,48 @@ fn exit(f: Failure) -> ExitCode {
     ExitCode::from(f.exit_code())
 }
 
-/// `SMOLPROXY_AUTH=user:password`, if set.
+/// `SMOLPROXY_AUTH=user:password`, if set and not empty (`SMOLPROXY_AUTH=`
+/// in a unit or shell file means "no password from here").
 fn auth_from_env() -> Result<Option<Secret>, PolicyError> {
     match std::env::var(ENV_VAR) {
+        Ok(v) if v.is_empty() => Ok(None),
         Ok(v) => Ok(Some(Secret(v))),
         Err(std::env::VarError::NotPresent) => Ok(None),
         Err(std::env::VarError::NotUnicode(_)) => Err(PolicyError::EnvNotText(ENV_VAR)),
     }
+}
+
+/// The start-up line saying where the proxy's users come from (never the
+/// secret itself), or `None` when authentication is off.
+fn auth_source(config: &Config) -> Option<String> {
+    let file = config.policy.auth_file.as_ref();
+    let env = config.policy.auth_env.is_some();
+    match (file, env) {
+        (Some(f), true) => Some(format!("{} and {ENV_VAR}", f.display())),
+        (Some(f), false) => Some(f.display().to_string()),
+        (None, true) => Some(ENV_VAR.to_string()),
+        (None, false) => None,
+    }
+}
+
+/// `--user`: become that user now, right after binding and before any
+/// other thread exists (set*id calls are per-thread on Linux). Started as
+/// root without it, say so once.
+fn drop_privileges(user: Option<&Account>) -> Result<(), Failure> {
+    let Some(account) = user else {
+        if privileges::is_root() {
+            log::warn!("running as root: use --user NAME to drop privileges after binding");
+        }
+        return Ok(());
+    };
+    privileges::become_user(account).map_err(Failure::User)?;
+    log::info!(
+        "running as {} (uid {}, gid {})",
+        account.name,
+        account.uid,
+        account.gid
+    );
+    Ok(())
 }
 
 fn run(mut config: Config) -> Result<(), Failure> {
@@ -95,8 +135,12 @@ fn run(mut config: Config) -> Result<(), Failure> {
     // never from the command line (which `ps` shows).
     config.policy.auth_env = auth_from_env().map_err(Failure::Policy)?;
     let policy = Policy::new(&config.policy).map_err(Failure::Policy)?;
-    let signals =
-        Signals::new([Signal::Int, Signal::Term, Signal::Hup]).map_err(Failure::Signals)?;
+    if let Some(from) = auth_source(&config) {
+        log::info!("proxy authentication on: users from {from}");
+    }
+    // An unknown --user is a usage error, found before binding.
+    let user = config.ops.user.as_deref().map(privileges::lookup);
+    let user = user.transpose().map_err(Failure::User)?;
     if let Some(n) = smolproxy::server::raise_fd_limit() {
         log::debug!("descriptor limit: {n}");
         let need = config.max_clients as u64 * 2 + 64;
@@ -107,20 +151,39 @@ fn run(mut config: Config) -> Result<(), Failure> {
             );
         }
     }
+    // The signal stream starts async-io's reactor thread, and the set*id
+    // calls of --user change only the calling thread: with --user it is
+    // set up after the drop (a signal in between ends the process, as
+    // before any handler); without, before binding, so a client that
+    // reaches the socket can rely on SIGINT/SIGTERM being handled.
+    let signals = || Signals::new([Signal::Int, Signal::Term, Signal::Hup]);
+    let early = match user {
+        None => Some(signals().map_err(Failure::Signals)?),
+        Some(_) => None,
+    };
     let server = smolproxy::server::bind(config)
         .map_err(Failure::Bind)?
         .with_policy(policy);
+    drop_privileges(user.as_ref())?;
+    let signals = match early {
+        Some(s) => s,
+        None => signals().map_err(Failure::Signals)?,
+    };
     let handle = server.start().map_err(Failure::Start)?;
     smol::block_on(async {
         let mut signals = signals;
         while let Some(Ok(sig)) = signals.next().await {
-            match sig {
-                Signal::Hup => handle.reload(),
-                _ => {
-                    log::info!("{sig:?} received: shutting down");
-                    break;
+            let name = match sig {
+                Signal::Hup => {
+                    handle.reload();
+                    continue;
                 }
-            }
+                Signal::Int => "SIGINT",
+                Signal::Term => "SIGTERM",
+                _ => "a signal",
+            };
+            log::info!("{name} received: shutting down");
+            break;
         }
     });
     let cut = handle.shutdown();

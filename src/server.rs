@@ -15,7 +15,8 @@ use futures_lite::FutureExt;
 use smol::{Async, Executor, Timer};
 
 use crate::config::Config;
-use crate::logger::Throttle;
+use crate::logfile::AccessLog;
+use crate::logger::{HeldBack, Throttle};
 use crate::policy::{Policy, PolicyError};
 use crate::state::{Shared, Slot};
 use crate::upstream::{Dialer, Resolver};
@@ -48,6 +49,8 @@ pub enum StartError {
     Policy(PolicyError),
     /// A socket or thread could not be set up.
     Io(io::Error),
+    /// `--access-log` could not be opened.
+    AccessLog(std::path::PathBuf, io::Error),
 }
 
 impl std::fmt::Display for StartError {
@@ -55,6 +58,9 @@ impl std::fmt::Display for StartError {
         match self {
             StartError::Policy(e) => e.fmt(f),
             StartError::Io(e) => write!(f, "cannot start: {e}"),
+            StartError::AccessLog(p, e) => {
+                write!(f, "cannot open the access log {}: {e}", p.display())
+            }
         }
     }
 }
@@ -131,6 +137,12 @@ impl Server {
             Some(p) => p,
             None => Policy::new(&self.config.policy).map_err(StartError::Policy)?,
         };
+        let ops = &self.config.ops;
+        let access_log = match &ops.access_log {
+            Some(path) => AccessLog::file(ops.log_format, path.clone())
+                .map_err(|e| StartError::AccessLog(path.clone(), e))?,
+            None => AccessLog::stderr(ops.log_format),
+        };
         let (begin_shutdown, shutdown) = async_channel::bounded::<()>(1);
         let ex = Arc::new(Executor::new());
         let dialer = Dialer::new(resolver, own.clone(), self.config.connect_timeout);
@@ -140,6 +152,7 @@ impl Server {
             dialer,
             shutdown,
             Arc::downgrade(&ex),
+            access_log,
         ));
         for l in self.listeners {
             let l = Async::new(l).map_err(StartError::Io)?;
@@ -196,11 +209,13 @@ impl Handle {
         self.shared.active()
     }
 
-    /// SIGHUP: rebuild the policy from its configuration (the auth file
-    /// and lists are read again); on failure the old policy stays and the
-    /// reason is logged. Open connections are kept; they use the new
-    /// policy from their next request.
+    /// SIGHUP: reopen `--access-log` (after logrotate renamed it), and
+    /// rebuild the policy from its configuration (the auth file and lists
+    /// are read again); on failure the old policy stays and the reason is
+    /// logged. Open connections are kept; they use the new policy from
+    /// their next request.
     pub fn reload(&self) {
+        self.shared.access_log.reopen();
         match Policy::new(&self.shared.config.policy) {
             Ok(p) => {
                 self.shared.set_policy(p);
@@ -220,6 +235,7 @@ impl Handle {
         }
         let cut = self.active();
         self.stop_threads();
+        self.shared.access_log.close();
         cut
     }
 
@@ -269,7 +285,7 @@ async fn accept_loop(l: Async<TcpListener>, shared: Arc<Shared>) {
                 // Never `?` out of here (EMFILE would end the proxy): log,
                 // pause, go on.
                 if let Some(held) = ACCEPT_ERRORS.allow() {
-                    log::warn!("accept failed: {e} ({held} more held back); pausing");
+                    log::warn!("accept failed: {e}{}; pausing", HeldBack(held));
                 }
                 Timer::after(ACCEPT_BACKOFF).await;
             }
@@ -285,7 +301,7 @@ fn refuse_full(stream: &TcpStream, peer: SocketAddr) {
     let _ = (&*stream).write(&resp);
     let _ = stream.shutdown(std::net::Shutdown::Write);
     if let Some(held) = FULL_LOG.allow() {
-        log::warn!("{peer} refused: client limit reached ({held} more held back)");
+        log::warn!("{peer} refused: client limit reached{}", HeldBack(held));
     }
 }
 

@@ -11,7 +11,9 @@ use std::sync::{Arc, RwLock, Weak};
 use smol::Executor;
 
 use crate::config::Config;
+use crate::logfile::AccessLog;
 use crate::policy::Policy;
+use crate::policy::guessing::Guesses;
 use crate::stats::Stats;
 use crate::upstream::Dialer;
 
@@ -30,6 +32,10 @@ pub(crate) struct Shared {
     executor: Weak<Executor<'static>>,
     /// The counters the own pages show.
     pub(crate) stats: Stats,
+    /// Where access lines go.
+    pub(crate) access_log: AccessLog,
+    /// Wrong-password failures per client address.
+    pub(crate) guesses: Guesses,
 }
 
 impl Shared {
@@ -40,8 +46,11 @@ impl Shared {
         dialer: Dialer,
         shutdown: async_channel::Receiver<()>,
         executor: Weak<Executor<'static>>,
+        access_log: AccessLog,
     ) -> Shared {
         Shared {
+            guesses: Guesses::new(config.auth_fail_delay),
+            access_log,
             config,
             policy: RwLock::new(Arc::new(policy)),
             dialer,

@@ -76,13 +76,18 @@ for fam in text_string_to_metric_families(sys.stdin.read()):
         labels = ",".join("%s=%s" % kv for kv in sorted(s.labels.items()))
         print("%s{%s} %r" % (s.name, labels, float(s.value)))
 "#;
-    run("python3", &["-c", script], text, "prometheus-client (pip)")
-        .lines()
-        .map(|l| {
-            let (k, v) = l.rsplit_once(' ').unwrap();
-            (k.to_string(), v.parse().unwrap())
-        })
-        .collect()
+    run(
+        "/usr/bin/python3",
+        &["-c", script],
+        text,
+        "python3-prometheus-client (apt)",
+    )
+    .lines()
+    .map(|l| {
+        let (k, v) = l.rsplit_once(' ').unwrap();
+        (k.to_string(), v.parse().unwrap())
+    })
+    .collect()
 }
 
 fn scrape(proxy: &Proxy) -> BTreeMap<String, f64> {

@@ -150,7 +150,7 @@ fn bad_list_lines_are_reported_with_file_and_line() {
     assert!(
         p.seen
             .iter()
-            .any(|l| l.contains(&format!("block list {path}: 1 rules")))
+            .any(|l| l.contains(&format!("block list {path}: 1 rule")))
     );
     let r = p.send(&get("http://www.ok.example/"));
     assert_eq!(r.status, 403);

@@ -16,6 +16,7 @@ pub mod ports;
 mod load;
 pub mod auth;
 pub mod filter;
+pub mod guessing;
 
 pub use acl::Cidr;
 use acl::{DEFAULT_ALLOWED, MORE_PRIVATE_TARGETS, canonical, cidrs};
@@ -129,7 +130,8 @@ pub struct Policy {
 fn load_lists(set: &mut DomainSet, paths: &[PathBuf], what: &str) -> Result<(), PolicyError> {
     for path in paths {
         let r = filter::load_list(set, path)?;
-        log::info!("{what} {}: {} rules", path.display(), r.rules);
+        let plural = if r.rules == 1 { "" } else { "s" };
+        log::info!("{what} {}: {} rule{plural}", path.display(), r.rules);
         for e in &r.examples {
             log::warn!("{e}");
         }

@@ -47,6 +47,24 @@ pub fn dial(addr: impl ToSocketAddrs) -> TcpStream {
     s
 }
 
+/// As `dial`, but from the local address `from` (e.g. 127.0.0.2, a second
+/// loopback client address), bound before connecting.
+pub fn dial_from(from: std::net::IpAddr, addr: std::net::SocketAddr) -> TcpStream {
+    use rustix::net::{AddressFamily, SocketType, bind, connect, socket};
+    let family = if from.is_ipv4() {
+        AddressFamily::INET
+    } else {
+        AddressFamily::INET6
+    };
+    let fd = socket(family, SocketType::STREAM, None).expect("socket");
+    bind(&fd, &std::net::SocketAddr::new(from, 0)).expect("bind the client address");
+    connect(&fd, &addr).expect("connect");
+    let s = TcpStream::from(fd);
+    s.set_read_timeout(Some(IO_WAIT)).unwrap();
+    s.set_write_timeout(Some(IO_WAIT)).unwrap();
+    s
+}
+
 /// Send `req` to `addr` on a new connection, read one response.
 pub fn send(addr: impl ToSocketAddrs, req: &[u8]) -> Response {
     let mut s = dial(addr);
