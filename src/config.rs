@@ -10,6 +10,7 @@ use std::time::Duration;
 use crate::policy::PolicyConfig;
 use crate::policy::acl::Cidr;
 use crate::policy::ports::ConnectPorts;
+use crate::upstream::chain::{Credentials, Parent};
 
 /// Where the proxy listens when no `--listen` is given: loopback only, so a
 /// fresh start never exposes anything to the network.
@@ -72,6 +73,13 @@ pub struct Config {
     pub log_level: log::LevelFilter,
     /// Who may use the proxy and where it may go.
     pub policy: PolicyConfig,
+    /// `--upstream URL`: the parent proxy for every request.
+    pub upstream: Option<Parent>,
+    /// `--upstream-for DOMAIN=URL|direct`: a domain's own parent, or none.
+    pub upstream_for: Vec<(String, Option<Parent>)>,
+    /// Credentials for parents whose URL has none (`main.rs` reads them
+    /// from `SMOLPROXY_UPSTREAM_AUTH`, never from the command line).
+    pub upstream_auth: Option<Credentials>,
 }
 
 impl Default for Config {
@@ -92,6 +100,9 @@ impl Default for Config {
             via: true,
             log_level: log::LevelFilter::Info,
             policy: PolicyConfig::default(),
+            upstream: None,
+            upstream_for: Vec::new(),
+            upstream_auth: None,
         }
     }
 }
@@ -237,6 +248,12 @@ pub fn parse_args(args: Vec<OsString>) -> Result<Command, ConfigError> {
         })?;
     }
     c.policy = policy_flags(&mut p)?;
+    if let Some(v) = opt(&mut p, "--upstream")? {
+        c.upstream = Some(Parent::parse(&v).map_err(|m| e(format!("--upstream: {m}")))?);
+    }
+    c.upstream_for = p
+        .values_from_fn("--upstream-for", upstream_rule)
+        .map_err(arg_error)?;
     let rest = p.finish();
     if let Some(first) = rest.first() {
         return Err(ConfigError::Unknown(first.to_string_lossy().into_owned()));
@@ -267,6 +284,19 @@ fn block_arg(s: &str) -> Result<String, String> {
 
 fn allow_domain_arg(s: &str) -> Result<String, String> {
     domain_arg("--allow-domain", s)
+}
+
+/// `DOMAIN=URL` or `DOMAIN=direct`.
+fn upstream_rule(s: &str) -> Result<(String, Option<Parent>), String> {
+    let (domain, to) = s.split_once('=').ok_or_else(|| {
+        format!("--upstream-for: expected DOMAIN=URL or DOMAIN=direct, got '{s}'")
+    })?;
+    let domain = domain_arg("--upstream-for", domain)?;
+    if to == "direct" {
+        return Ok((domain, None));
+    }
+    let parent = Parent::parse(to).map_err(|m| format!("--upstream-for: {m}"))?;
+    Ok((domain, Some(parent)))
 }
 
 /// Take the policy flags out of `p`.
@@ -334,6 +364,15 @@ WHO MAY USE IT, WHERE IT MAY GO:
     --default-deny             Refuse every domain not allowed by --allow-domain/-list
     --deny-private-targets     Refuse upstream connections to private addresses
                                SIGHUP reloads the auth file and every list.
+
+UPSTREAM PROXIES:
+    --upstream URL             Send everything through a parent proxy:
+                               http://host:port, socks5://host:port (names
+                               resolved here) or socks5h://host:port (by it).
+                               Credentials: SMOLPROXY_UPSTREAM_AUTH=user:pass
+    --upstream-for DOMAIN=URL  DOMAIN and its subdomains through URL, or
+                               DOMAIN=direct to go directly (repeatable; the
+                               most specific domain wins)
 
 OUTPUT:
     --no-via                   Do not add `Via: 1.1 smolproxy`

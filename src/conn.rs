@@ -26,6 +26,7 @@ use crate::policy::auth::AuthError;
 use crate::route::{Decision, Route, route};
 use crate::state::{Shared, Slot};
 use crate::upstream::Upstream;
+use crate::upstream::chain::Parent;
 
 static REFUSED_LOG: Throttle = Throttle::new();
 
@@ -85,7 +86,7 @@ pub(crate) async fn serve(io: Async<TcpStream>, peer: SocketAddr, shared: Arc<Sh
             }
         };
         let policy = shared.policy();
-        let Decision { route, user } = route(&head, &policy);
+        let Decision { route, user } = route(&head, &policy, shared.dialer.hops());
         let user = user.as_deref();
         let done: Result<Outcome, Error> = match route {
             Route::Own(page) => {
@@ -106,9 +107,10 @@ pub(crate) async fn serve(io: Async<TcpStream>, peer: SocketAddr, shared: Arc<Sh
                 }
                 Err(e)
             }
-            Route::Tunnel(authority) => {
+            Route::Tunnel(authority, hop) => {
                 // Boxed: the set-up's state is only needed briefly.
-                let opened = Box::pin(open_tunnel(&shared, &policy, &mut client, &authority)).await;
+                let to = (&authority, hop.as_deref());
+                let opened = Box::pin(open_tunnel(&shared, &policy, &mut client, to)).await;
                 match opened {
                     Ok((up, early)) => {
                         // A tunnel lives on as a small task of its own, and
@@ -135,6 +137,7 @@ pub(crate) async fn serve(io: Async<TcpStream>, peer: SocketAddr, shared: Arc<Sh
                 origin,
                 host_field,
                 path,
+                hop,
             } => {
                 let cx = Context {
                     read_timeout: shared.config.read_timeout,
@@ -142,6 +145,7 @@ pub(crate) async fn serve(io: Async<TcpStream>, peer: SocketAddr, shared: Arc<Sh
                     via: shared.config.via,
                     dialer: &shared.dialer,
                     policy: &policy,
+                    hop: hop.as_deref(),
                 };
                 // Boxed: an exchange's state is large, and an idle tunnel or
                 // keep-alive connection should not carry its size.
@@ -293,16 +297,17 @@ async fn tunnel(shared: Arc<Shared>, t: Tunnel) {
     drop(t.slot);
 }
 
-/// Dial, answer 200, and pass on bytes the client sent after
-/// the CONNECT head (a TLS hello); returns the upstream and their count.
+/// Dial (directly or through the parent), answer 200, and pass on bytes
+/// the client sent after the CONNECT head (a TLS hello); returns the
+/// upstream and their count.
 async fn open_tunnel(
     shared: &Shared,
     policy: &Policy,
     client: &mut Client,
-    authority: &Authority,
+    (authority, hop): (&Authority, Option<&Parent>),
 ) -> Result<(Async<TcpStream>, u64), Error> {
     let cfg = &shared.config;
-    let (up, addr) = shared.dialer.dial(authority, policy).await?;
+    let (up, addr) = shared.dialer.dial_via(authority, hop, policy).await?;
     log::debug!("{} tunnel to {addr}", client.peer);
     let established = b"HTTP/1.1 200 Connection established\r\n\r\n";
     write_all(&client.io, established, cfg.read_timeout)

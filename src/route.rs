@@ -2,8 +2,10 @@
 //! of the proxy's own pages, refuse it with a reason, open a tunnel, or
 //! forward it directly to its origin. The order is the policy's: who may
 //! ask (407), then where to (domain rules, 403), then the CONNECT port —
-//! all before any DNS lookup or connection. Pure: a head and the policy
-//! in force go in, a [`Decision`] comes out; `conn.rs` carries it out.
+//! all before any DNS lookup or connection; then which hop: directly or
+//! through the parent proxy the `--upstream` rules name. Pure: a head, the
+//! policy in force and the rules go in, a [`Decision`] comes out;
+//! `conn.rs` carries it out.
 
 use crate::error::Error;
 use crate::http::framing::max_forwards;
@@ -11,6 +13,7 @@ use crate::http::head::Head;
 use crate::http::target::{Authority, Target, parse_target};
 use crate::own::pages::Page;
 use crate::policy::Policy;
+use crate::upstream::chain::{Hop, Hops};
 
 /// What to do with one request.
 #[derive(Debug)]
@@ -19,8 +22,8 @@ pub(crate) enum Route {
     Own(Page),
     /// The request is refused: the error knows its status and reason.
     Refuse(Error),
-    /// CONNECT: open a tunnel to this authority.
-    Tunnel(Authority),
+    /// CONNECT: open a tunnel to this authority, through this hop.
+    Tunnel(Authority, Hop),
     /// Plain HTTP: forward to the origin ourselves.
     Direct {
         /// Where to connect.
@@ -29,6 +32,8 @@ pub(crate) enum Route {
         host_field: String,
         /// The origin-form target to send: path and query, exact.
         path: String,
+        /// Directly (`None`) or through this parent proxy.
+        hop: Hop,
     },
 }
 
@@ -41,14 +46,20 @@ pub(crate) struct Decision {
     pub(crate) user: Option<String>,
 }
 
-/// Decide what to do with `head` under `policy`.
-pub(crate) fn route(head: &Head, policy: &Policy) -> Decision {
+/// Decide what to do with `head` under `policy`, reaching origins as
+/// `hops` say.
+pub(crate) fn route(head: &Head, policy: &Policy, hops: &Hops) -> Decision {
     let mut user = None;
-    let route = decide(head, policy, &mut user).unwrap_or_else(Route::Refuse);
+    let route = decide(head, policy, hops, &mut user).unwrap_or_else(Route::Refuse);
     Decision { route, user }
 }
 
-fn decide(head: &Head, policy: &Policy, user: &mut Option<String>) -> Result<Route, Error> {
+fn decide(
+    head: &Head,
+    policy: &Policy,
+    hops: &Hops,
+    user: &mut Option<String>,
+) -> Result<Route, Error> {
     let target = parse_target(&head.method, &head.target).map_err(Error::Target)?;
     check_host_fields(head)?;
     if max_forwards(head) == Some(0) {
@@ -66,7 +77,8 @@ fn decide(head: &Head, policy: &Policy, user: &mut Option<String>) -> Result<Rou
             policy
                 .check_connect_port(authority.port)
                 .map_err(Error::Denied)?;
-            Ok(Route::Tunnel(authority))
+            let hop = hops.pick(&authority.host).cloned();
+            Ok(Route::Tunnel(authority, hop))
         }
         Target::Http {
             authority,
@@ -74,10 +86,12 @@ fn decide(head: &Head, policy: &Policy, user: &mut Option<String>) -> Result<Rou
             path,
         } => {
             policy.check_host(&authority.host).map_err(Error::Denied)?;
+            let hop = hops.pick(&authority.host).cloned();
             Ok(Route::Direct {
                 origin: authority,
                 host_field,
                 path,
+                hop,
             })
         }
         Target::Https => Err(Error::NotImplemented(
@@ -109,17 +123,27 @@ mod tests {
     use crate::policy::PolicyConfig;
     use crate::policy::auth::Secret;
 
+    fn via(hop: &Hop) -> String {
+        hop.as_ref()
+            .map_or(String::new(), |p| format!(" via {}", p.addr.to_host_port()))
+    }
+
     /// The route's shape and status, as one short string.
     fn shape(d: &Decision) -> String {
         match &d.route {
             Route::Own(p) => format!("own {p:?}"),
             Route::Refuse(e) => format!("refuse {}", e.status().unwrap_or(0)),
-            Route::Tunnel(a) => format!("tunnel {}", a.to_host_port()),
+            Route::Tunnel(a, hop) => format!("tunnel {}{}", a.to_host_port(), via(hop)),
             Route::Direct {
                 origin,
                 host_field,
                 path,
-            } => format!("direct {} {host_field} {path}", origin.to_host_port()),
+                hop,
+            } => format!(
+                "direct {} {host_field} {path}{}",
+                origin.to_host_port(),
+                via(hop)
+            ),
         }
     }
 
@@ -211,13 +235,46 @@ mod tests {
             ),
         ];
         for (policy, raw, want) in cases {
-            let d = route(&head(raw), policy);
+            let d = route(&head(raw), policy, &Hops::default());
             assert_eq!(shape(&d), *want, "{raw:?}");
         }
         let d = route(
             &head(&format!("CONNECT a.test:443 HTTP/1.1\r\n{creds}\r\n")),
             &locked,
+            &Hops::default(),
         );
         assert_eq!(d.user.as_deref(), Some("alice"));
+    }
+
+    #[test]
+    fn hops_follow_the_upstream_rules() {
+        use crate::upstream::chain::Parent;
+        let open = Policy::new(&PolicyConfig::default()).unwrap();
+        let parent = Parent::parse("http://127.0.0.1:3128").unwrap();
+        let rules = [("lan.test".to_string(), None)];
+        let hops = Hops::new(Some(&parent), &rules, None);
+        let cases = [
+            (
+                "GET http://a.test/x HTTP/1.1\r\nHost: a.test\r\n\r\n",
+                "direct a.test:80 a.test /x via 127.0.0.1:3128",
+            ),
+            (
+                "GET http://nas.lan.test/ HTTP/1.1\r\nHost: nas.lan.test\r\n\r\n",
+                "direct nas.lan.test:80 nas.lan.test /",
+            ),
+            (
+                "CONNECT a.test:443 HTTP/1.1\r\n\r\n",
+                "tunnel a.test:443 via 127.0.0.1:3128",
+            ),
+            (
+                "CONNECT lan.test:443 HTTP/1.1\r\n\r\n",
+                "tunnel lan.test:443",
+            ),
+            // Refusals come first: a blocked request never reaches a parent.
+            ("CONNECT a.test:25 HTTP/1.1\r\n\r\n", "refuse 403"),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(shape(&route(&head(raw), &open, &hops)), want, "{raw:?}");
+        }
     }
 }

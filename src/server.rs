@@ -18,6 +18,7 @@ use crate::config::Config;
 use crate::logger::Throttle;
 use crate::policy::{Policy, PolicyError};
 use crate::state::{Shared, Slot};
+use crate::upstream::chain::Hops;
 use crate::upstream::{Dialer, Resolver};
 
 /// Pause after a failed accept (EMFILE, ENFILE, ENOMEM…): accepting again
@@ -133,7 +134,13 @@ impl Server {
         };
         let (begin_shutdown, shutdown) = async_channel::bounded::<()>(1);
         let ex = Arc::new(Executor::new());
-        let dialer = Dialer::new(resolver, own.clone(), self.config.connect_timeout);
+        let c = &self.config;
+        let hops = Hops::new(
+            c.upstream.as_ref(),
+            &c.upstream_for,
+            c.upstream_auth.as_ref(),
+        );
+        let dialer = Dialer::new(resolver, own.clone(), c.connect_timeout, hops);
         let shared = Arc::new(Shared::new(
             self.config,
             policy,
