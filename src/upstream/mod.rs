@@ -363,4 +363,38 @@ mod tests {
             err.message()
         );
     }
+
+    #[test]
+    fn the_cache_answers_repeats_and_keeps_no_failure() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let asked = Arc::new(AtomicUsize::new(0));
+        let n = Arc::clone(&asked);
+        let inner: Resolver = Arc::new(move |host: &str, port: u16| {
+            n.fetch_add(1, Ordering::Relaxed);
+            let ok = host.ends_with("a.test");
+            Box::pin(async move {
+                if ok {
+                    Ok(vec![SocketAddr::from(([10, 0, 0, 1], port))])
+                } else {
+                    Err(io::Error::other("nxdomain"))
+                }
+            }) as Lookup
+        });
+        let r = cached(inner);
+        let first = smol::block_on(r("a.test", 80)).unwrap();
+        let again = smol::block_on(r("a.test", 443)).unwrap();
+        assert_eq!(first, vec!["10.0.0.1:80".parse().unwrap()]);
+        assert_eq!(again, vec!["10.0.0.1:443".parse().unwrap()]);
+        assert_eq!(asked.load(Ordering::Relaxed), 1);
+        assert!(smol::block_on(r("b.test", 80)).is_err());
+        assert!(smol::block_on(r("b.test", 80)).is_err());
+        assert_eq!(asked.load(Ordering::Relaxed), 3);
+        for i in 0..SYSTEM_CACHE_ENTRIES + 10 {
+            let _ = smol::block_on(r(&format!("{i}.a.test"), 80));
+        }
+        // Bounded: the oldest names went; the table never grew past the cap.
+        let before = asked.load(Ordering::Relaxed);
+        let _ = smol::block_on(r("a.test", 80));
+        assert_eq!(asked.load(Ordering::Relaxed), before + 1);
+    }
 }
