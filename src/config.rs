@@ -80,7 +80,15 @@ pub struct Config {
     /// Credentials for parents whose URL has none (`main.rs` reads them
     /// from `SMOLPROXY_UPSTREAM_AUTH`, never from the command line).
     pub upstream_auth: Option<Credentials>,
+    /// `--dns-server ADDR[:PORT]`: resolve with our own DNS client.
+    pub dns_servers: Vec<SocketAddr>,
+    /// The hosts file that client reads first ([`DEFAULT_HOSTS_FILE`]; a
+    /// field so tests can use their own).
+    pub hosts_file: std::path::PathBuf,
 }
+
+/// The hosts file the `--dns-server` client consults before asking.
+pub const DEFAULT_HOSTS_FILE: &str = "/etc/hosts";
 
 impl Default for Config {
     fn default() -> Self {
@@ -103,6 +111,8 @@ impl Default for Config {
             upstream: None,
             upstream_for: Vec::new(),
             upstream_auth: None,
+            dns_servers: Vec::new(),
+            hosts_file: DEFAULT_HOSTS_FILE.into(),
         }
     }
 }
@@ -254,6 +264,9 @@ pub fn parse_args(args: Vec<OsString>) -> Result<Command, ConfigError> {
     c.upstream_for = p
         .values_from_fn("--upstream-for", upstream_rule)
         .map_err(arg_error)?;
+    c.dns_servers = p
+        .values_from_fn("--dns-server", dns_server)
+        .map_err(arg_error)?;
     let rest = p.finish();
     if let Some(first) = rest.first() {
         return Err(ConfigError::Unknown(first.to_string_lossy().into_owned()));
@@ -284,6 +297,16 @@ fn block_arg(s: &str) -> Result<String, String> {
 
 fn allow_domain_arg(s: &str) -> Result<String, String> {
     domain_arg("--allow-domain", s)
+}
+
+/// `ADDR` (port 53) or `ADDR:PORT`, `[V6]:PORT`.
+fn dns_server(s: &str) -> Result<SocketAddr, String> {
+    s.parse::<SocketAddr>()
+        .or_else(|_| {
+            s.parse::<std::net::IpAddr>()
+                .map(|ip| SocketAddr::new(ip, 53))
+        })
+        .map_err(|_| format!("--dns-server: invalid address '{s}' (try 192.168.1.1 or [::1]:5353)"))
 }
 
 /// `DOMAIN=URL` or `DOMAIN=direct`.
@@ -373,6 +396,9 @@ UPSTREAM PROXIES:
     --upstream-for DOMAIN=URL  DOMAIN and its subdomains through URL, or
                                DOMAIN=direct to go directly (repeatable; the
                                most specific domain wins)
+    --dns-server ADDR[:PORT]   Resolve names by asking this DNS server (repeatable;
+                               /etc/hosts first, answers cached by TTL) instead
+                               of the system resolver
 
 OUTPUT:
     --no-via                   Do not add `Via: 1.1 smolproxy`

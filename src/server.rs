@@ -124,6 +124,7 @@ impl Server {
             .map(TcpListener::local_addr)
             .collect::<io::Result<_>>()
             .map_err(StartError::Io)?;
+        let injected = self.resolver.is_some();
         let resolver = match self.resolver {
             Some(r) => r,
             None => crate::upstream::system_resolver(self.config.dns_threads),
@@ -140,7 +141,12 @@ impl Server {
             &c.upstream_for,
             c.upstream_auth.as_ref(),
         );
-        let dialer = Dialer::new(resolver, own.clone(), c.connect_timeout, hops);
+        let mut dialer = Dialer::new(resolver, own.clone(), c.connect_timeout, hops);
+        if !c.dns_servers.is_empty() && !injected {
+            let client =
+                crate::upstream::dns::Client::new(c.dns_servers.clone(), c.hosts_file.clone());
+            dialer = dialer.with_dns(client);
+        }
         let shared = Arc::new(Shared::new(
             self.config,
             policy,
@@ -204,10 +210,11 @@ impl Handle {
     }
 
     /// SIGHUP: rebuild the policy from its configuration (the auth file
-    /// and lists are read again); on failure the old policy stays and the
+    /// and lists are read again; with `--dns-server`, the hosts file too); on failure the old policy stays and the
     /// reason is logged. Open connections are kept; they use the new
     /// policy from their next request.
     pub fn reload(&self) {
+        self.shared.dialer.reload();
         match Policy::new(&self.shared.config.policy) {
             Ok(p) => {
                 self.shared.set_policy(p);

@@ -27,6 +27,8 @@ use crate::http::target::Authority;
 use crate::policy::{Policy, PolicyConfig};
 
 pub mod chain;
+pub(crate) mod dns;
+pub mod dns_wire;
 pub(crate) mod eyeballs;
 
 use chain::{Hops, Kind, Parent, SocksTarget};
@@ -155,6 +157,8 @@ pub(crate) struct Dialer {
     /// The guard for parents: only the loop check. The operator named
     /// them, so `--deny-private-targets` does not refuse a LAN parent.
     parent_guard: Policy,
+    /// The `--dns-server` client, whose hosts file SIGHUP re-reads.
+    dns: Option<Arc<dns::Client>>,
 }
 
 impl Dialer {
@@ -174,6 +178,22 @@ impl Dialer {
             timeout,
             hops,
             parent_guard,
+            dns: None,
+        }
+    }
+
+    /// Resolve with the `--dns-server` client `c` (its hosts file is
+    /// re-read by [`reload`](Self::reload)).
+    pub(crate) fn with_dns(mut self, c: Arc<dns::Client>) -> Dialer {
+        self.resolver = c.resolver();
+        self.dns = Some(c);
+        self
+    }
+
+    /// SIGHUP: re-read the hosts file of the `--dns-server` client.
+    pub(crate) fn reload(&self) {
+        if let Some(c) = &self.dns {
+            c.reload();
         }
     }
 

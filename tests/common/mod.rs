@@ -12,6 +12,7 @@
 
 pub mod bin;
 pub mod client;
+pub mod dns;
 pub mod files;
 pub mod origin;
 pub mod socks;
