@@ -21,7 +21,6 @@ use futures_lite::{AsyncReadExt, AsyncWriteExt, future};
 use smol::Async;
 
 use super::dns_wire::{NXDOMAIN, Reply, TYPE_A, TYPE_AAAA, WireError, encode_query, parse_reply};
-use super::{Lookup, Resolver};
 use crate::buffer::timed;
 
 /// Wait for one answer from one server before asking again.
@@ -93,22 +92,8 @@ impl Client {
         }
     }
 
-    /// This client as a [`Resolver`].
-    pub(crate) fn resolver(self: &Arc<Client>) -> Resolver {
-        let me = Arc::clone(self);
-        Arc::new(move |host: &str, port: u16| {
-            let (me, host) = (Arc::clone(&me), host.to_ascii_lowercase());
-            Box::pin(async move {
-                let ips = me.lookup(host.trim_end_matches('.')).await?;
-                Ok(ips
-                    .into_iter()
-                    .map(|ip| SocketAddr::new(ip, port))
-                    .collect())
-            }) as Lookup
-        })
-    }
-
-    async fn lookup(&self, host: &str) -> io::Result<Vec<IpAddr>> {
+    /// The addresses of `host` (lower-case, no trailing dot), IPv6 first.
+    pub(crate) async fn lookup(&self, host: &str) -> io::Result<Vec<IpAddr>> {
         let known = match self.hosts.read() {
             Ok(h) => h.get(host).cloned(),
             Err(p) => p.into_inner().get(host).cloned(),

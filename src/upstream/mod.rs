@@ -185,7 +185,17 @@ impl Dialer {
     /// Resolve with the `--dns-server` client `c` (its hosts file is
     /// re-read by [`reload`](Self::reload)).
     pub(crate) fn with_dns(mut self, c: Arc<dns::Client>) -> Dialer {
-        self.resolver = c.resolver();
+        let client = Arc::clone(&c);
+        self.resolver = Arc::new(move |host: &str, port: u16| {
+            let (client, host) = (Arc::clone(&client), host.to_ascii_lowercase());
+            Box::pin(async move {
+                let ips = client.lookup(host.trim_end_matches('.')).await?;
+                Ok(ips
+                    .into_iter()
+                    .map(|ip| SocketAddr::new(ip, port))
+                    .collect())
+            }) as Lookup
+        });
         self.dns = Some(c);
         self
     }
