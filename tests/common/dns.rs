@@ -53,9 +53,16 @@ impl DnsServer {
                 .map(|(n, s)| (n.to_string(), s.clone()))
                 .collect(),
         );
-        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+        // One port for both: a free TCP port whose UDP twin is free too
+        // (bounded retries).
+        let (tcp, udp) = (0..100)
+            .find_map(|_| {
+                let tcp = TcpListener::bind("127.0.0.1:0").ok()?;
+                let udp = UdpSocket::bind(tcp.local_addr().ok()?).ok()?;
+                Some((tcp, udp))
+            })
+            .expect("a loopback port free for both TCP and UDP");
         let addr = udp.local_addr().unwrap();
-        let tcp = TcpListener::bind(addr).unwrap();
         let asked: Arc<Asked> = Arc::default();
         let (s2, a2) = (scripts.clone(), asked.clone());
         std::thread::spawn(move || {
