@@ -36,7 +36,7 @@ fn fetch(p: &Proxy, origin: &Origin, host: &str) -> (u16, String) {
 
 #[test]
 fn answers_are_used_and_cached_by_ttl() {
-    let dns = DnsServer::start(&[("a.test", Script::Addrs(vec![lo()], 1))]);
+    let dns = DnsServer::start(&[("a.test", Script::Addrs(vec![lo()], 2))]);
     let hosts = TempFile::new("hosts", "");
     let p = proxy(&[&dns], &hosts);
     let origin = Origin::echo();
@@ -49,9 +49,9 @@ fn answers_are_used_and_cached_by_ttl() {
         ),
         (1, 1)
     );
-    // After the 1 s TTL the name is asked again (the NODATA for AAAA
-    // carried the same 1 s).
-    std::thread::sleep(Duration::from_millis(1100));
+    // After the 2 s TTL the name is asked again (the NODATA for AAAA
+    // carried the same 2 s).
+    std::thread::sleep(Duration::from_millis(2100));
     assert_eq!(fetch(&p, &origin, "a.test").0, 200);
     assert_eq!(
         (
