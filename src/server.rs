@@ -210,9 +210,10 @@ impl Handle {
     }
 
     /// SIGHUP: rebuild the policy from its configuration (the auth file
-    /// and lists are read again; with `--dns-server`, the hosts file too); on failure the old policy stays and the
-    /// reason is logged. Open connections are kept; they use the new
-    /// policy from their next request.
+    /// and lists are read again; with `--dns-server`, the hosts file too);
+    /// on failure the old policy stays and the reason is logged. Open
+    /// connections are kept; they use the new policy from their next
+    /// request.
     pub fn reload(&self) {
         self.shared.dialer.reload();
         match Policy::new(&self.shared.config.policy) {
