@@ -34,7 +34,7 @@ pub const DNS_MAX_TTL: Duration = Duration::from_secs(3600);
 /// fixed on the server should not stay broken here for long).
 pub const DNS_MAX_NEGATIVE_TTL: Duration = Duration::from_secs(300);
 /// Names × types the cache holds; when full, expired entries go first,
-/// then the one expiring soonest.
+/// then the oldest.
 pub const DNS_CACHE_ENTRIES: usize = 1024;
 /// Largest UDP answer read; we send no EDNS, so servers keep to 512
 /// bytes (RFC 1035 §4.2.1) and truncate beyond it.
@@ -44,6 +44,7 @@ pub const MAX_HOSTS_BYTES: u64 = 8 * 1024 * 1024;
 
 /// A cached answer: addresses, or none (a negative answer).
 struct Entry {
+    stored: Instant,
     expires: Instant,
     addrs: Vec<IpAddr>,
 }
@@ -180,14 +181,22 @@ impl Client {
             if c.len() >= DNS_CACHE_ENTRIES
                 && let Some(k) = c
                     .iter()
-                    .min_by_key(|(_, e)| e.expires)
+                    .min_by_key(|(_, e)| e.stored)
                     .map(|(k, _)| k.clone())
             {
                 c.remove(&k);
             }
         }
-        let expires = Instant::now() + ttl;
-        c.insert(key, Entry { expires, addrs });
+        let stored = Instant::now();
+        let expires = stored + ttl;
+        c.insert(
+            key,
+            Entry {
+                stored,
+                expires,
+                addrs,
+            },
+        );
     }
 }
 
@@ -310,5 +319,27 @@ mod tests {
     fn ids_vary() {
         let ids: std::collections::HashSet<u16> = (0..64).map(|_| random_id()).collect();
         assert!(ids.len() > 56, "{}", ids.len());
+    }
+
+    #[test]
+    fn the_cache_is_bounded_and_drops_the_oldest() {
+        let c = Client::new(vec![], "/nonexistent/hosts".into());
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        let long = Duration::from_secs(600);
+        for i in 0..=DNS_CACHE_ENTRIES {
+            c.store((format!("{i}.test"), TYPE_A), long, vec![ip]);
+        }
+        let cache = lock(&c.cache);
+        assert_eq!(cache.len(), DNS_CACHE_ENTRIES);
+        assert!(!cache.contains_key(&("0.test".to_string(), TYPE_A)));
+        assert!(cache.contains_key(&(format!("{DNS_CACHE_ENTRIES}.test"), TYPE_A)));
+        drop(cache);
+        // A zero TTL is not kept; a cached negative answer is served.
+        c.store(("zero.test".into(), TYPE_A), Duration::ZERO, vec![ip]);
+        assert!(!lock(&c.cache).contains_key(&("zero.test".to_string(), TYPE_A)));
+        c.store(("nx.test".into(), TYPE_A), long, vec![]);
+        c.store(("nx.test".into(), TYPE_AAAA), long, vec![]);
+        let e = smol::block_on(c.lookup("nx.test")).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::NotFound);
     }
 }
