@@ -218,9 +218,9 @@ impl Hops {
     }
 }
 
-/// A place a SOCKS5 parent is asked to connect to.
+/// Where a parent is asked to open a tunnel to.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum SocksTarget {
+pub(crate) enum TunnelTo {
     /// An address we resolved (`socks5://`) or a literal.
     Ip(SocketAddr),
     /// A name the parent resolves (`socks5h://`).
@@ -242,20 +242,20 @@ pub(crate) fn socks_userpass(c: &Credentials) -> Vec<u8> {
 }
 
 /// RFC 1928 §4: the CONNECT request; `None` for a name over 255 bytes.
-pub(crate) fn socks_request(t: &SocksTarget) -> Option<Vec<u8>> {
+pub(crate) fn socks_request(t: &TunnelTo) -> Option<Vec<u8>> {
     let mut m = vec![5, 1, 0];
     let port = match t {
-        SocksTarget::Ip(SocketAddr::V4(a)) => {
+        TunnelTo::Ip(SocketAddr::V4(a)) => {
             m.push(1);
             m.extend_from_slice(&a.ip().octets());
             a.port()
         }
-        SocksTarget::Ip(SocketAddr::V6(a)) => {
+        TunnelTo::Ip(SocketAddr::V6(a)) => {
             m.push(4);
             m.extend_from_slice(&a.ip().octets());
             a.port()
         }
-        SocksTarget::Name(n, port) => {
+        TunnelTo::Name(n, port) => {
             m.push(3);
             m.push(u8::try_from(n.len()).ok().filter(|&l| l > 0)?);
             m.extend_from_slice(n.as_bytes());
@@ -302,7 +302,7 @@ fn socks_reply_meaning(code: u8) -> &'static str {
 pub(crate) async fn handshake(
     io: &Async<TcpStream>,
     p: &Parent,
-    target: &SocksTarget,
+    target: &TunnelTo,
 ) -> Result<(), Error> {
     let fail = |what: String| Error::Parent(p.addr.to_host_port(), what);
     let io_fail = |e: io::Error| fail(format!("failed during the handshake: {e}"));
@@ -310,8 +310,8 @@ pub(crate) async fn handshake(
     let mut r = io;
     if p.kind == Kind::Http {
         let hp = match target {
-            SocksTarget::Ip(a) => a.to_string(),
-            SocksTarget::Name(n, port) => Authority {
+            TunnelTo::Ip(a) => a.to_string(),
+            TunnelTo::Name(n, port) => Authority {
                 host: n.clone(),
                 port: *port,
             }
@@ -480,17 +480,17 @@ mod tests {
         assert_eq!(socks_greeting(true), [5, 1, 2]);
         let c = Credentials::parse("ab:c").unwrap();
         assert_eq!(socks_userpass(&c), [1, 2, b'a', b'b', 1, b'c']);
-        let v4 = SocksTarget::Ip("1.2.3.4:443".parse().unwrap());
+        let v4 = TunnelTo::Ip("1.2.3.4:443".parse().unwrap());
         assert_eq!(
             socks_request(&v4).unwrap(),
             [5, 1, 0, 1, 1, 2, 3, 4, 1, 187]
         );
-        let v6 = socks_request(&SocksTarget::Ip("[::1]:80".parse().unwrap())).unwrap();
+        let v6 = socks_request(&TunnelTo::Ip("[::1]:80".parse().unwrap())).unwrap();
         assert_eq!((v6.len(), v6[3], v6[19], v6[21]), (22, 4, 1, 80));
-        let name = socks_request(&SocksTarget::Name("a.b".into(), 80)).unwrap();
+        let name = socks_request(&TunnelTo::Name("a.b".into(), 80)).unwrap();
         assert_eq!(name, [5, 1, 0, 3, 3, b'a', b'.', b'b', 0, 80]);
-        assert!(socks_request(&SocksTarget::Name("x".repeat(256), 80)).is_none());
-        assert!(socks_request(&SocksTarget::Name(String::new(), 80)).is_none());
+        assert!(socks_request(&TunnelTo::Name("x".repeat(256), 80)).is_none());
+        assert!(socks_request(&TunnelTo::Name(String::new(), 80)).is_none());
         assert_eq!(socks_reply_rest([5, 0, 0, 1, 9]), Ok(5));
         assert_eq!(socks_reply_rest([5, 0, 0, 4, 9]), Ok(17));
         assert_eq!(socks_reply_rest([5, 0, 0, 3, 7]), Ok(9));

@@ -31,7 +31,7 @@ pub(crate) mod dns;
 pub mod dns_wire;
 pub(crate) mod eyeballs;
 
-use chain::{Hops, Kind, Parent, SocksTarget};
+use chain::{Hops, Kind, Parent, TunnelTo};
 
 /// A future resolving a host and port to addresses.
 pub type Lookup = Pin<Box<dyn Future<Output = io::Result<Vec<SocketAddr>>> + Send>>;
@@ -244,7 +244,7 @@ impl Dialer {
             (_, Some(ip)) => {
                 let a = SocketAddr::new(ip, to.port);
                 policy.check_target(a, &self.own).map_err(Error::Denied)?;
-                SocksTarget::Ip(a)
+                TunnelTo::Ip(a)
             }
             // socks5://: we resolve, and the egress guard sees the address.
             (Kind::Socks5, None) => {
@@ -253,7 +253,7 @@ impl Dialer {
                     .iter()
                     .map(|&a| (a, policy.check_target(a, &self.own)));
                 match allowed.clone().find(|(_, ok)| ok.is_ok()) {
-                    Some((a, _)) => SocksTarget::Ip(a),
+                    Some((a, _)) => TunnelTo::Ip(a),
                     None => match allowed.next() {
                         Some((_, Err(denied))) => return Err(Error::Denied(denied)),
                         _ => {
@@ -266,7 +266,7 @@ impl Dialer {
                 }
             }
             // The parent resolves the name: the guard applies there.
-            (Kind::Http | Kind::Socks5h, None) => SocksTarget::Name(to.host.clone(), to.port),
+            (Kind::Http | Kind::Socks5h, None) => TunnelTo::Name(to.host.clone(), to.port),
         };
         let (io, addr) = self.dial_parent(parent).await?;
         let too_slow = async {
@@ -339,7 +339,8 @@ pub(crate) struct Upstream {
     pub(crate) io: Async<TcpStream>,
     /// Received bytes not yet consumed.
     pub(crate) buf: Buffer,
-    /// The origin it is connected to.
+    /// The origin it is connected to (or the HTTP parent proxy that
+    /// requests go through: then any origin's requests may use it).
     pub(crate) origin: Authority,
 }
 
