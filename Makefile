@@ -31,10 +31,10 @@ test: test-deps
 	fi
 	@ns=smolproxy-probe-$$$$; \
 	if ip netns add $$ns 2>/dev/null && ip netns del $$ns 2>/dev/null; then \
-	  echo "$(CARGO) test --test faults -- --ignored"; \
-	  $(CARGO) test --test faults -- --ignored; \
+	  echo "$(CARGO) test --test faults --test upstream -- --ignored"; \
+	  $(CARGO) test --test faults --test upstream -- --ignored; \
 	else \
-	  echo "*** skipped: the network-namespace test in tests/faults.rs (needs root and 'ip netns'; 'ip netns add' failed here) ***"; \
+	  echo "*** skipped: the network-namespace tests in tests/faults.rs and tests/upstream.rs (needs root and 'ip netns'; 'ip netns add' failed here) ***"; \
 	fi
 
 # Idempotent: installs only what is missing.

@@ -11,6 +11,7 @@ use std::time::Duration;
 use crate::policy::PolicyConfig;
 use crate::policy::acl::Cidr;
 use crate::policy::ports::ConnectPorts;
+use crate::upstream::chain::{Credentials, Parent};
 
 /// Where the proxy listens when no `--listen` is given: loopback only, so a
 /// fresh start never exposes anything to the network.
@@ -77,6 +78,18 @@ pub struct Config {
     pub pac_direct: Vec<String>,
     /// Operations: `--access-log`, `--log-format`, `--user`.
     pub ops: OpsConfig,
+    /// `--upstream URL`: the parent proxy for every request.
+    pub upstream: Option<Parent>,
+    /// `--upstream-for DOMAIN=URL|direct`: a domain's own parent, or none.
+    pub upstream_for: Vec<(String, Option<Parent>)>,
+    /// Credentials for parents whose URL has none (`main.rs` reads them
+    /// from `SMOLPROXY_UPSTREAM_AUTH`, never from the command line).
+    pub upstream_auth: Option<Credentials>,
+    /// `--dns-server ADDR[:PORT]`: resolve with our own DNS client.
+    pub dns_servers: Vec<SocketAddr>,
+    /// The hosts file that client reads first ([`DEFAULT_HOSTS_FILE`]; a
+    /// field so tests can use their own).
+    pub hosts_file: std::path::PathBuf,
 }
 
 /// How access lines are written (`--log-format`).
@@ -128,6 +141,9 @@ fn ops_flags(p: &mut pico_args::Arguments) -> Result<OpsConfig, ConfigError> {
     Ok(c)
 }
 
+/// The hosts file the `--dns-server` client consults before asking.
+pub const DEFAULT_HOSTS_FILE: &str = "/etc/hosts";
+
 impl Default for Config {
     fn default() -> Self {
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -148,6 +164,11 @@ impl Default for Config {
             policy: PolicyConfig::default(),
             pac_direct: Vec::new(),
             ops: OpsConfig::default(),
+            upstream: None,
+            upstream_for: Vec::new(),
+            upstream_auth: None,
+            dns_servers: Vec::new(),
+            hosts_file: DEFAULT_HOSTS_FILE.into(),
         }
     }
 }
@@ -304,6 +325,15 @@ pub fn parse_args(args: Vec<OsString>) -> Result<Command, ConfigError> {
         .values_from_fn("--pac-direct", |s: &str| domain_arg("--pac-direct", s))
         .map_err(arg_error)?;
     c.ops = ops_flags(&mut p)?;
+    if let Some(v) = opt(&mut p, "--upstream")? {
+        c.upstream = Some(Parent::parse(&v).map_err(|m| e(format!("--upstream: {m}")))?);
+    }
+    c.upstream_for = p
+        .values_from_fn("--upstream-for", upstream_rule)
+        .map_err(arg_error)?;
+    c.dns_servers = p
+        .values_from_fn("--dns-server", dns_server)
+        .map_err(arg_error)?;
     let rest = p.finish();
     if let Some(first) = rest.first() {
         return Err(ConfigError::Unknown(first.to_string_lossy().into_owned()));
@@ -334,6 +364,29 @@ fn block_arg(s: &str) -> Result<String, String> {
 
 fn allow_domain_arg(s: &str) -> Result<String, String> {
     domain_arg("--allow-domain", s)
+}
+
+/// `ADDR` (port 53) or `ADDR:PORT`, `[V6]:PORT`.
+fn dns_server(s: &str) -> Result<SocketAddr, String> {
+    s.parse::<SocketAddr>()
+        .or_else(|_| {
+            s.parse::<std::net::IpAddr>()
+                .map(|ip| SocketAddr::new(ip, 53))
+        })
+        .map_err(|_| format!("--dns-server: invalid address '{s}' (try 192.168.1.1 or [::1]:5353)"))
+}
+
+/// `DOMAIN=URL` or `DOMAIN=direct`.
+fn upstream_rule(s: &str) -> Result<(String, Option<Parent>), String> {
+    let (domain, to) = s.split_once('=').ok_or_else(|| {
+        format!("--upstream-for: expected DOMAIN=URL or DOMAIN=direct, got '{s}'")
+    })?;
+    let domain = domain_arg("--upstream-for", domain)?;
+    if to == "direct" {
+        return Ok((domain, None));
+    }
+    let parent = Parent::parse(to).map_err(|m| format!("--upstream-for: {m}"))?;
+    Ok((domain, Some(parent)))
 }
 
 /// Take the policy flags out of `p`.
@@ -407,6 +460,18 @@ WHO MAY USE IT, WHERE IT MAY GO:
 OWN PAGES (http://PROXY:PORT/: dashboard, /status.json, /metrics, /proxy.pac):
     --pac-direct DOMAIN        The PAC script sends DOMAIN and its subdomains
                                DIRECT, not through the proxy (repeatable)
+
+UPSTREAM PROXIES:
+    --upstream URL             Send everything through a parent proxy:
+                               http://host:port, socks5://host:port (names
+                               resolved here) or socks5h://host:port (by it).
+                               Credentials: SMOLPROXY_UPSTREAM_AUTH=user:pass
+    --upstream-for DOMAIN=URL  DOMAIN and its subdomains through URL, or
+                               DOMAIN=direct to go directly (repeatable; the
+                               most specific domain wins)
+    --dns-server ADDR[:PORT]   Resolve names by asking this DNS server (repeatable;
+                               /etc/hosts first, answers cached by TTL) instead
+                               of the system resolver
 
 OUTPUT:
     --no-via                   Do not add `Via: 1.1 smolproxy` (1.0 for HTTP/1.0 messages)

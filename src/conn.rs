@@ -27,6 +27,7 @@ use crate::policy::{Denied, Policy};
 use crate::route::{Decision, Here, Route, route};
 use crate::state::{Shared, Slot};
 use crate::upstream::Upstream;
+use crate::upstream::chain::Parent;
 
 static REFUSED_LOG: Throttle = Throttle::new();
 
@@ -101,7 +102,7 @@ pub(crate) async fn serve(io: Async<TcpStream>, peer: SocketAddr, shared: Arc<Sh
             }
         };
         let policy = shared.policy();
-        let Decision { route, user } = route(&head, &policy, &here);
+        let Decision { route, user } = route(&head, &policy, &here, shared.dialer.hops());
         let (route, user) = guessing_flood(&shared, peer, &head, route, user);
         let user = user.as_deref();
         let done: Result<Outcome, Error> = match route {
@@ -141,9 +142,10 @@ pub(crate) async fn serve(io: Async<TcpStream>, peer: SocketAddr, shared: Arc<Sh
                 }
                 Err(e)
             }
-            Route::Tunnel(authority) => {
+            Route::Tunnel(authority, hop) => {
                 // Boxed: the set-up's state is only needed briefly.
-                let opened = Box::pin(open_tunnel(&shared, &policy, &mut client, &authority)).await;
+                let to = (&authority, hop.as_deref());
+                let opened = Box::pin(open_tunnel(&shared, &policy, &mut client, to)).await;
                 match opened {
                     Ok((up, early)) => {
                         // A tunnel lives on as a small task of its own, and
@@ -173,6 +175,7 @@ pub(crate) async fn serve(io: Async<TcpStream>, peer: SocketAddr, shared: Arc<Sh
                 origin,
                 host_field,
                 path,
+                hop,
             } => {
                 let cx = Context {
                     read_timeout: shared.config.read_timeout,
@@ -180,6 +183,7 @@ pub(crate) async fn serve(io: Async<TcpStream>, peer: SocketAddr, shared: Arc<Sh
                     via: shared.config.via,
                     dialer: &shared.dialer,
                     policy: &policy,
+                    hop: hop.as_deref(),
                 };
                 // Boxed: an exchange's state is large, and an idle tunnel or
                 // keep-alive connection should not carry its size.
@@ -379,16 +383,17 @@ async fn tunnel(shared: Arc<Shared>, t: Tunnel) {
     drop(t.slot);
 }
 
-/// Dial, answer 200, and pass on bytes the client sent after
-/// the CONNECT head (a TLS hello); returns the upstream and their count.
+/// Dial (directly or through the parent), answer 200, and pass on bytes
+/// the client sent after the CONNECT head (a TLS hello); returns the
+/// upstream and their count.
 async fn open_tunnel(
     shared: &Shared,
     policy: &Policy,
     client: &mut Client,
-    authority: &Authority,
+    (authority, hop): (&Authority, Option<&Parent>),
 ) -> Result<(Async<TcpStream>, u64), Error> {
     let cfg = &shared.config;
-    let (up, addr) = shared.dialer.dial(authority, policy).await?;
+    let (up, addr) = shared.dialer.dial_via(authority, hop, policy).await?;
     log::debug!("{} tunnel to {addr}", client.peer);
     let established = b"HTTP/1.1 200 Connection established\r\n\r\n";
     write_all(&client.io, established, cfg.read_timeout)

@@ -56,6 +56,8 @@ pub(crate) enum Error {
     Client(io::Error),
     /// An upstream I/O error after the response began: close.
     Upstream(io::Error),
+    /// The parent proxy (its `host:port`) failed or refused: what it did.
+    Parent(String, String),
 }
 
 impl Error {
@@ -80,6 +82,7 @@ impl Error {
             Error::Resolve(..) | Error::Connect(..) => 502,
             Error::UpstreamTimeout(_) => 504,
             Error::UpstreamClosed | Error::BadResponse(_) | Error::Upstream(_) => 502,
+            Error::Parent(..) => 502,
             Error::Client(_) => return None,
         })
     }
@@ -127,6 +130,7 @@ impl Error {
             Error::BadResponse(m) => format!("invalid response from upstream: {m}"),
             Error::Client(e) => format!("client: {}", io_reason(e)),
             Error::Upstream(e) => format!("upstream: {}", io_reason(e)),
+            Error::Parent(p, what) => format!("upstream proxy {p} {what}"),
         }
     }
 }

@@ -3,7 +3,9 @@
 //! `Expect: 100-continue` and early answers work), relay interim 1xx
 //! responses, then stream the response body down — never buffering a
 //! whole body. The upstream connection is kept for the next request to the
-//! same origin when both sides allow it.
+//! same origin when both sides allow it. Through an HTTP parent proxy the
+//! request goes to the parent in absolute form, with our credentials, and
+//! the kept connection is the parent's.
 
 use std::future::{Future, poll_fn};
 use std::io;
@@ -24,6 +26,7 @@ use crate::http::rewrite::{RequestOut, ResponseOut, write_request, write_respons
 use crate::http::target::Authority;
 use crate::logger::Outcome;
 use crate::policy::Policy;
+use crate::upstream::chain::{Kind, Parent};
 use crate::upstream::{Dialer, Upstream};
 
 /// What an exchange needs besides the two connections.
@@ -38,6 +41,8 @@ pub(crate) struct Context<'a> {
     pub(crate) dialer: &'a Dialer,
     /// The egress rules the dialer applies.
     pub(crate) policy: &'a Policy,
+    /// The parent proxy to go through, if any.
+    pub(crate) hop: Option<&'a Parent>,
 }
 
 /// What the response side produced.
@@ -64,6 +69,17 @@ pub(crate) async fn exchange(
     } else {
         None
     };
+    // An HTTP parent gets the absolute form (RFC 9112 §3.2.2) and our
+    // credentials; the client's own were dropped as hop-by-hop fields.
+    let http_parent = cx.hop.filter(|p| p.kind == Kind::Http);
+    let absolute;
+    let (origin, path) = match http_parent {
+        Some(p) => {
+            absolute = format!("http://{host_field}{path}");
+            (&p.addr, absolute.as_str())
+        }
+        None => (origin, path),
+    };
     let mut head = Vec::with_capacity(1024);
     let out = RequestOut {
         host: host_field,
@@ -73,6 +89,12 @@ pub(crate) async fn exchange(
         via: cx.via,
     };
     write_request(&mut head, req, &out);
+    if let Some(c) = http_parent.and_then(|p| p.auth.as_ref()) {
+        // Before the blank line that ends the head.
+        head.truncate(head.len().saturating_sub(2));
+        head.extend_from_slice(c.field_line().as_bytes());
+        head.extend_from_slice(b"\r\n");
+    }
     log::trace!(
         "request head to {}:\n{}",
         origin.to_host_port(),
@@ -90,7 +112,10 @@ pub(crate) async fn exchange(
         let mut up = match kept.take() {
             Some(u) => u,
             None => {
-                let (io, addr) = cx.dialer.dial(origin, cx.policy).await?;
+                let (io, addr) = match http_parent {
+                    Some(p) => cx.dialer.dial_parent(p).await?,
+                    None => cx.dialer.dial_via(origin, cx.hop, cx.policy).await?,
+                };
                 log::debug!(
                     "{} connected to {addr} for {}",
                     client.peer,
@@ -308,6 +333,14 @@ async fn download(
             }
             HeadRead::Broken(e) => return Err(Error::Upstream(e)),
         };
+        if head.status == 407
+            && let Some(p) = cx.hop.filter(|p| p.kind == Kind::Http)
+        {
+            // The parent wants credentials we lack or it refused: its
+            // challenge is not the client's to answer.
+            let what = "refused our credentials (407)".to_string();
+            return Err(Error::Parent(p.addr.to_host_port(), what));
+        }
         let mut out = Vec::with_capacity(1024);
         if head.status == 101 {
             if !upgrade {

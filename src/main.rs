@@ -126,6 +126,29 @@ fn drop_privileges(user: Option<&Account>) -> Result<(), Failure> {
     Ok(())
 }
 
+/// `SMOLPROXY_UPSTREAM_AUTH=user:pass` for the parent proxies; a warning
+/// when credentials came in a URL on the command line (`ps` shows them).
+fn upstream_auth(config: &mut Config) -> Result<(), Failure> {
+    use smolproxy::upstream::chain::{AUTH_ENV_VAR, Credentials};
+    let bad =
+        |why: String| Failure::Config(ConfigError::BadValue(format!("{AUTH_ENV_VAR}: {why}")));
+    config.upstream_auth = match std::env::var(AUTH_ENV_VAR) {
+        Ok(v) => Some(Credentials::parse(&v).map_err(bad)?),
+        Err(std::env::VarError::NotPresent) => None,
+        Err(std::env::VarError::NotUnicode(_)) => return Err(bad("not valid UTF-8".into())),
+    };
+    let in_argv = config
+        .upstream
+        .iter()
+        .chain(config.upstream_for.iter().filter_map(|(_, p)| p.as_ref()));
+    if in_argv.clone().any(|p| p.auth.is_some()) {
+        log::warn!(
+            "upstream credentials given in a URL are visible to every local user (ps); set {AUTH_ENV_VAR}=user:pass instead"
+        );
+    }
+    Ok(())
+}
+
 fn run(mut config: Config) -> Result<(), Failure> {
     use async_signal::{Signal, Signals};
     use futures_lite::StreamExt;
@@ -134,6 +157,7 @@ fn run(mut config: Config) -> Result<(), Failure> {
     // error (2), like a bad flag. The password comes from the environment,
     // never from the command line (which `ps` shows).
     config.policy.auth_env = auth_from_env().map_err(Failure::Policy)?;
+    upstream_auth(&mut config)?;
     let policy = Policy::new(&config.policy).map_err(Failure::Policy)?;
     if let Some(from) = auth_source(&config) {
         log::info!("proxy authentication on: users from {from}");

@@ -2,12 +2,14 @@
 //! of the proxy's own pages, refuse it with a reason, open a tunnel, or
 //! forward it directly to its origin. The order is the policy's: who may
 //! ask (407), then where to (domain rules, 403), then the CONNECT port —
-//! all before any DNS lookup or connection. Own pages answer origin-form
+//! all before any DNS lookup or connection; then which hop: directly or
+//! through the parent proxy the `--upstream` rules name. Own pages answer origin-form
 //! requests and absolute-form ones whose authority is the proxy itself (an
 //! IP literal of a listening address, or the address the client reached);
 //! with authentication on, the pages showing traffic need the
 //! credentials (401 for a direct request, 407 through the proxy). Pure: a
-//! head, the policy in force and where the proxy listens go in, a
+//! head, the policy in force, where the proxy listens and the upstream
+//! rules go in, a
 //! [`Decision`] comes out; `conn.rs` carries it out.
 
 use std::net::{IpAddr, SocketAddr};
@@ -18,6 +20,7 @@ use crate::http::head::Head;
 use crate::http::target::{Authority, Target, parse_target};
 use crate::own::pages::Page;
 use crate::policy::Policy;
+use crate::upstream::chain::{Hop, Hops};
 
 /// What to do with one request.
 #[derive(Debug)]
@@ -26,8 +29,8 @@ pub(crate) enum Route {
     Own(Page),
     /// The request is refused: the error knows its status and reason.
     Refuse(Error),
-    /// CONNECT: open a tunnel to this authority.
-    Tunnel(Authority),
+    /// CONNECT: open a tunnel to this authority, through this hop.
+    Tunnel(Authority, Hop),
     /// Plain HTTP: forward to the origin ourselves.
     Direct {
         /// Where to connect.
@@ -36,6 +39,8 @@ pub(crate) enum Route {
         host_field: String,
         /// The origin-form target to send: path and query, exact.
         path: String,
+        /// Directly (`None`) or through this parent proxy.
+        hop: Hop,
     },
 }
 
@@ -74,10 +79,11 @@ impl Here<'_> {
     }
 }
 
-/// Decide what to do with `head` under `policy`.
-pub(crate) fn route(head: &Head, policy: &Policy, here: &Here<'_>) -> Decision {
+/// Decide what to do with `head` under `policy`, reaching origins as
+/// `hops` say.
+pub(crate) fn route(head: &Head, policy: &Policy, here: &Here<'_>, hops: &Hops) -> Decision {
     let mut user = None;
-    let route = decide(head, policy, here, &mut user).unwrap_or_else(Route::Refuse);
+    let route = decide(head, policy, here, hops, &mut user).unwrap_or_else(Route::Refuse);
     Decision { route, user }
 }
 
@@ -107,6 +113,7 @@ fn decide(
     head: &Head,
     policy: &Policy,
     here: &Here<'_>,
+    hops: &Hops,
     user: &mut Option<String>,
 ) -> Result<Route, Error> {
     let target = parse_target(&head.method, &head.target).map_err(Error::Target)?;
@@ -126,7 +133,8 @@ fn decide(
             policy
                 .check_connect_port(authority.port)
                 .map_err(Error::Denied)?;
-            Ok(Route::Tunnel(authority))
+            let hop = hops.pick(&authority.host).cloned();
+            Ok(Route::Tunnel(authority, hop))
         }
         Target::Http {
             authority, path, ..
@@ -137,10 +145,12 @@ fn decide(
             path,
         } => {
             policy.check_host(&authority.host).map_err(Error::Denied)?;
+            let hop = hops.pick(&authority.host).cloned();
             Ok(Route::Direct {
                 origin: authority,
                 host_field,
                 path,
+                hop,
             })
         }
         Target::Https => Err(Error::NotImplemented(
@@ -173,17 +183,27 @@ mod tests {
     use crate::policy::PolicyConfig;
     use crate::policy::auth::Secret;
 
+    fn via(hop: &Hop) -> String {
+        hop.as_ref()
+            .map_or(String::new(), |p| format!(" via {}", p.addr.to_host_port()))
+    }
+
     /// The route's shape and status, as one short string.
     fn shape(d: &Decision) -> String {
         match &d.route {
             Route::Own(p) => format!("own {p:?}"),
             Route::Refuse(e) => format!("refuse {}", e.status().unwrap_or(0)),
-            Route::Tunnel(a) => format!("tunnel {}", a.to_host_port()),
+            Route::Tunnel(a, hop) => format!("tunnel {}{}", a.to_host_port(), via(hop)),
             Route::Direct {
                 origin,
                 host_field,
                 path,
-            } => format!("direct {} {host_field} {path}", origin.to_host_port()),
+                hop,
+            } => format!(
+                "direct {} {host_field} {path}{}",
+                origin.to_host_port(),
+                via(hop)
+            ),
         }
     }
 
@@ -370,20 +390,62 @@ mod tests {
             listening: &listening,
         };
         for (policy, raw, want) in cases {
-            let d = route(&head(raw), policy, &here);
+            let d = route(&head(raw), policy, &here, &Hops::default());
             assert_eq!(shape(&d), *want, "{raw:?}");
         }
         let d = route(
             &head(&format!("CONNECT a.test:443 HTTP/1.1\r\n{creds}\r\n")),
             &locked,
             &here,
+            &Hops::default(),
         );
         assert_eq!(d.user.as_deref(), Some("alice"));
         let d = route(
             &head("GET / HTTP/1.1\r\nHost: p\r\nAuthorization: Basic YWxpY2U6cHc=\r\n\r\n"),
             &locked,
             &here,
+            &Hops::default(),
         );
         assert_eq!(d.user.as_deref(), Some("alice"));
+    }
+
+    #[test]
+    fn hops_follow_the_upstream_rules() {
+        use crate::upstream::chain::Parent;
+        let open = Policy::new(&PolicyConfig::default()).unwrap();
+        let parent = Parent::parse("http://127.0.0.1:3128").unwrap();
+        let rules = [("lan.test".to_string(), None)];
+        let hops = Hops::new(Some(&parent), &rules, None);
+        let cases = [
+            (
+                "GET http://a.test/x HTTP/1.1\r\nHost: a.test\r\n\r\n",
+                "direct a.test:80 a.test /x via 127.0.0.1:3128",
+            ),
+            (
+                "GET http://nas.lan.test/ HTTP/1.1\r\nHost: nas.lan.test\r\n\r\n",
+                "direct nas.lan.test:80 nas.lan.test /",
+            ),
+            (
+                "CONNECT a.test:443 HTTP/1.1\r\n\r\n",
+                "tunnel a.test:443 via 127.0.0.1:3128",
+            ),
+            (
+                "CONNECT lan.test:443 HTTP/1.1\r\n\r\n",
+                "tunnel lan.test:443",
+            ),
+            // Refusals come first: a blocked request never reaches a parent.
+            ("CONNECT a.test:25 HTTP/1.1\r\n\r\n", "refuse 403"),
+        ];
+        for (raw, want) in cases {
+            let here = Here {
+                reached: "127.0.0.1:8888".parse().unwrap(),
+                listening: &[],
+            };
+            assert_eq!(
+                shape(&route(&head(raw), &open, &here, &hops)),
+                want,
+                "{raw:?}"
+            );
+        }
     }
 }

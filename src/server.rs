@@ -19,6 +19,7 @@ use crate::logfile::AccessLog;
 use crate::logger::{HeldBack, Throttle};
 use crate::policy::{Policy, PolicyError};
 use crate::state::{Shared, Slot};
+use crate::upstream::chain::Hops;
 use crate::upstream::{Dialer, Resolver};
 
 /// Pause after a failed accept (EMFILE, ENFILE, ENOMEM…): accepting again
@@ -129,6 +130,7 @@ impl Server {
             .map(TcpListener::local_addr)
             .collect::<io::Result<_>>()
             .map_err(StartError::Io)?;
+        let injected = self.resolver.is_some();
         let resolver = match self.resolver {
             Some(r) => r,
             None => crate::upstream::system_resolver(self.config.dns_threads),
@@ -145,7 +147,18 @@ impl Server {
         };
         let (begin_shutdown, shutdown) = async_channel::bounded::<()>(1);
         let ex = Arc::new(Executor::new());
-        let dialer = Dialer::new(resolver, own.clone(), self.config.connect_timeout);
+        let c = &self.config;
+        let hops = Hops::new(
+            c.upstream.as_ref(),
+            &c.upstream_for,
+            c.upstream_auth.as_ref(),
+        );
+        let mut dialer = Dialer::new(resolver, own.clone(), c.connect_timeout, hops);
+        if !c.dns_servers.is_empty() && !injected {
+            let client =
+                crate::upstream::dns::Client::new(c.dns_servers.clone(), c.hosts_file.clone());
+            dialer = dialer.with_dns(client);
+        }
         let shared = Arc::new(Shared::new(
             self.config,
             policy,
@@ -209,13 +222,14 @@ impl Handle {
         self.shared.active()
     }
 
-    /// SIGHUP: reopen `--access-log` (after logrotate renamed it), and
-    /// rebuild the policy from its configuration (the auth file and lists
-    /// are read again); on failure the old policy stays and the reason is
-    /// logged. Open connections are kept; they use the new policy from
-    /// their next request.
+    /// SIGHUP: reopen `--access-log` (after logrotate renamed it), re-read
+    /// the hosts file of `--dns-server`, and rebuild the policy from its
+    /// configuration (the auth file and lists are read again); on failure
+    /// the old policy stays and the reason is logged. Open connections are
+    /// kept; they use the new policy from their next request.
     pub fn reload(&self) {
         self.shared.access_log.reopen();
+        self.shared.dialer.reload();
         match Policy::new(&self.shared.config.policy) {
             Ok(p) => {
                 self.shared.set_policy(p);

@@ -18,10 +18,13 @@ use super::client::{self, Response};
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_smolproxy");
 
-/// `cmd` with `env` set, and never a `SMOLPROXY_AUTH` the test did not set.
+/// `cmd` with `env` set, and never a `SMOLPROXY_AUTH` or
+/// `SMOLPROXY_UPSTREAM_AUTH` the test did not set.
 fn with_env<'c>(cmd: &'c mut Command, env: &[(&str, &str)]) -> &'c mut Command {
-    if !env.iter().any(|(k, _)| *k == "SMOLPROXY_AUTH") {
-        cmd.env_remove("SMOLPROXY_AUTH");
+    for var in ["SMOLPROXY_AUTH", "SMOLPROXY_UPSTREAM_AUTH"] {
+        if !env.iter().any(|(k, _)| *k == var) {
+            cmd.env_remove(var);
+        }
     }
     cmd.envs(env.iter().copied())
 }

@@ -12,8 +12,10 @@
 
 pub mod bin;
 pub mod client;
+pub mod dns;
 pub mod files;
 pub mod origin;
+pub mod socks;
 pub mod strict;
 
 use std::io;
@@ -32,6 +34,7 @@ use smolproxy::upstream::{Lookup, Resolver};
 pub use smolproxy::{
     config::Config,
     policy::{Cidr, ConnectPorts, PolicyConfig, Secret},
+    upstream::chain::{Credentials, Parent},
 };
 
 /// How long any test socket waits for a byte before failing the test.
