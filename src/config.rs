@@ -72,7 +72,15 @@ pub struct Config {
     pub log_level: log::LevelFilter,
     /// Who may use the proxy and where it may go.
     pub policy: PolicyConfig,
+    /// Answer SOCKS5 on the same port (off with `--no-socks`).
+    pub socks: bool,
+    /// `--socks-ports`: the ports a SOCKS5 CONNECT may reach.
+    pub socks_ports: ConnectPorts,
 }
+
+/// Ports a SOCKS5 CONNECT may reach by default: the web's two, so the
+/// proxy cannot be used to reach mail or other services.
+pub const DEFAULT_SOCKS_PORTS: &[u16] = &[80, 443];
 
 impl Default for Config {
     fn default() -> Self {
@@ -92,6 +100,8 @@ impl Default for Config {
             via: true,
             log_level: log::LevelFilter::Info,
             policy: PolicyConfig::default(),
+            socks: true,
+            socks_ports: ConnectPorts::Only(DEFAULT_SOCKS_PORTS.to_vec()),
         }
     }
 }
@@ -237,6 +247,7 @@ pub fn parse_args(args: Vec<OsString>) -> Result<Command, ConfigError> {
         })?;
     }
     c.policy = policy_flags(&mut p)?;
+    socks_flags(&mut p, &mut c)?;
     let rest = p.finish();
     if let Some(first) = rest.first() {
         return Err(ConfigError::Unknown(first.to_string_lossy().into_owned()));
@@ -293,6 +304,21 @@ fn policy_flags(p: &mut pico_args::Arguments) -> Result<PolicyConfig, ConfigErro
     Ok(c)
 }
 
+/// Take the SOCKS5 flags out of `p`: `--no-socks`, `--socks-ports LIST`.
+fn socks_flags(p: &mut pico_args::Arguments, c: &mut Config) -> Result<(), ConfigError> {
+    c.socks = !p.contains("--no-socks");
+    let ports = |s: &str| {
+        ConnectPorts::parse(s).map_err(|m| m.replacen("--connect-ports", "--socks-ports", 1))
+    };
+    if let Some(v) = p
+        .opt_value_from_fn("--socks-ports", ports)
+        .map_err(arg_error)?
+    {
+        c.socks_ports = v;
+    }
+    Ok(())
+}
+
 /// The `--help` text.
 pub const HELP: &str = "\
 smolproxy — a small, fast HTTP/HTTPS forward proxy
@@ -302,6 +328,7 @@ USAGE:
 
 Point browsers, curl (-x), apt and phones at it as their HTTP and HTTPS proxy.
 Plain http:// requests are forwarded; https:// goes through CONNECT tunnels.
+SOCKS5 clients may use the same port.
 
 LISTENING:
     --listen ADDR              Address to listen on; repeat for several
@@ -334,6 +361,10 @@ WHO MAY USE IT, WHERE IT MAY GO:
     --default-deny             Refuse every domain not allowed by --allow-domain/-list
     --deny-private-targets     Refuse upstream connections to private addresses
                                SIGHUP reloads the auth file and every list.
+
+SOCKS5 (same port; told apart from HTTP by its first byte):
+    --socks-ports LIST         Ports SOCKS5 may reach: 80,443 or any [default: 80,443]
+    --no-socks                 Do not answer SOCKS5 (only HTTP)
 
 OUTPUT:
     --no-via                   Do not add `Via: 1.1 smolproxy`
@@ -376,6 +407,23 @@ mod tests {
         assert!(c.via);
         assert_eq!(c.log_level, log::LevelFilter::Info);
         assert_eq!(c.auth_fail_delay, Duration::from_secs(1));
+        assert!(c.socks);
+        assert_eq!(c.socks_ports, ConnectPorts::Only(vec![80, 443]));
+    }
+
+    #[test]
+    fn socks_flags_table() {
+        let c = parse(&["--no-socks", "--socks-ports", "22,8080"]).unwrap();
+        assert!(!c.socks);
+        assert_eq!(c.socks_ports, ConnectPorts::Only(vec![22, 8080]));
+        assert_eq!(
+            parse(&["--socks-ports=any"]).unwrap().socks_ports,
+            ConnectPorts::Any
+        );
+        let e = parse(&["--socks-ports", "0"]).unwrap_err();
+        assert!(e.starts_with("--socks-ports: invalid port '0'"), "{e}");
+        let e = parse(&["--socks-ports"]).unwrap_err();
+        assert_eq!(e, "--socks-ports needs a value");
     }
 
     #[test]

@@ -24,6 +24,7 @@ use crate::own::pages;
 use crate::policy::Policy;
 use crate::policy::auth::AuthError;
 use crate::route::{Decision, Route, route};
+use crate::socks;
 use crate::state::{Shared, Slot};
 use crate::upstream::Upstream;
 
@@ -56,6 +57,11 @@ pub(crate) async fn serve(io: Async<TcpStream>, peer: SocketAddr, shared: Arc<Sh
     loop {
         if !wait_for_request(&shared, &mut client, first).await {
             break;
+        }
+        // SOCKS5 on the same port: told apart by its first byte.
+        let head_timeout = shared.config.head_timeout;
+        if first && shared.config.socks && socks::sniff(&mut client, head_timeout).await {
+            return socks::serve(shared, client, slot).await;
         }
         first = false;
         let start = Instant::now();

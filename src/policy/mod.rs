@@ -208,6 +208,21 @@ impl Policy {
         }
     }
 
+    /// Whether clients must authenticate (`--auth-file`, `SMOLPROXY_AUTH`).
+    pub fn auth_required(&self) -> bool {
+        self.auth.is_some()
+    }
+
+    /// Check a user name and password (SOCKS5, RFC 1929) against the same
+    /// users as `Proxy-Authorization`, in constant time. `Ok(None)` when no
+    /// authentication is configured, `Ok(Some(user))` on success.
+    pub fn authenticate_pair(&self, user: &[u8], pass: &[u8]) -> Result<Option<String>, AuthError> {
+        match &self.auth {
+            None => Ok(None),
+            Some(c) => c.check_pair(user, pass).map(|u| Some(u.to_string())),
+        }
+    }
+
     /// May the proxy go to `host` (lower-case, from the request target)?
     pub fn check_host(&self, host: &str) -> Result<(), Denied> {
         self.filter
