@@ -44,6 +44,11 @@ pub(crate) async fn serve(io: Async<TcpStream>, peer: SocketAddr, shared: Arc<Sh
                 denied.message()
             );
         }
+        // A SOCKS5 client is told in its own protocol (its first bytes
+        // are waited for no longer than a lingering close lasts).
+        if shared.config.socks && socks::sniff(&mut client, LINGER_TIME).await {
+            return socks::serve(shared, client, slot, Some(denied)).await;
+        }
         let body = format!("{}\n", denied.message());
         let resp = simple_response(403, "", &body, true);
         let _ = write_all(&client.io, &resp, shared.config.head_timeout).await;
@@ -61,7 +66,7 @@ pub(crate) async fn serve(io: Async<TcpStream>, peer: SocketAddr, shared: Arc<Sh
         // SOCKS5 on the same port: told apart by its first byte.
         let head_timeout = shared.config.head_timeout;
         if first && shared.config.socks && socks::sniff(&mut client, head_timeout).await {
-            return socks::serve(shared, client, slot).await;
+            return socks::serve(shared, client, slot, None).await;
         }
         first = false;
         let start = Instant::now();

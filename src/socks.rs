@@ -31,7 +31,7 @@ use crate::error::{Error, io_reason};
 use crate::http::head::MAX_HEAD_BYTES;
 use crate::http::target::{Authority, parse_authority};
 use crate::logger::{self, Access};
-use crate::policy::Policy;
+use crate::policy::{Denied, Policy};
 use crate::state::{Shared, Slot};
 use wire::{Addr, Parsed, WireError};
 
@@ -80,6 +80,10 @@ pub(crate) enum SocksError {
     /// The policy or the dial refused or failed (domain rule, egress
     /// guard, DNS, connect).
     Dial(Error),
+    /// The client access list refuses this client: answered at the
+    /// greeting (0xFF) when it offered no method without authentication,
+    /// else at its request (0x02), without checking any credentials.
+    Refused(Denied, bool),
 }
 
 /// What the client is sent for an error, if anything.
@@ -104,7 +108,8 @@ impl SocksError {
             SocksError::Client(_) | SocksError::Timeout | SocksError::Greeting(_) => {
                 Answer::Nothing
             }
-            SocksError::NoMethod(_) => Answer::Method(NO_ACCEPTABLE),
+            SocksError::NoMethod(_) | SocksError::Refused(_, true) => Answer::Method(NO_ACCEPTABLE),
+            SocksError::Refused(_, false) => Answer::Reply(REP_NOT_ALLOWED),
             SocksError::AuthMessage(_) | SocksError::AuthFailed => Answer::AuthFailure,
             SocksError::Request(WireError::AddressType(_)) => Answer::Reply(REP_ADDRESS_TYPE),
             SocksError::Request(_) => Answer::Reply(REP_GENERAL),
@@ -139,7 +144,7 @@ impl SocksError {
             SocksError::Request(_) | SocksError::BadName => 400,
             SocksError::NoMethod(true) | SocksError::AuthMessage(_) | SocksError::AuthFailed => 407,
             SocksError::NoMethod(false) => 501,
-            SocksError::Port(_) => 403,
+            SocksError::Port(_) | SocksError::Refused(..) => 403,
             SocksError::Dial(e) => e.status().unwrap_or(502),
         }
     }
@@ -159,19 +164,35 @@ impl SocksError {
             SocksError::BadName => "invalid host name".into(),
             SocksError::Port(p) => format!("SOCKS5 to port {p} is not allowed (see --socks-ports)"),
             SocksError::Dial(e) => e.message(),
+            SocksError::Refused(d, _) => d.message(),
         }
     }
 }
 
 /// Serve one SOCKS5 connection: handshake, then the tunnel as a task of
-/// its own; or the refusal, its access line, and close.
-pub(crate) async fn serve(shared: Arc<Shared>, mut client: Client, slot: Slot) {
+/// its own; or the refusal, its access line, and close. `refused` is the
+/// client access list's refusal, if it refused: the handshake then only
+/// goes as far as needed to say so in SOCKS5's terms.
+pub(crate) async fn serve(
+    shared: Arc<Shared>,
+    mut client: Client,
+    slot: Slot,
+    refused: Option<Denied>,
+) {
     let start = Instant::now();
     let policy = shared.policy();
     let mut user = None;
     let mut target = None;
     // Boxed: the set-up's state is only needed briefly.
-    let opened = Box::pin(open(&shared, &policy, &mut client, &mut user, &mut target)).await;
+    let opened = Box::pin(open(
+        &shared,
+        &policy,
+        &mut client,
+        refused,
+        &mut user,
+        &mut target,
+    ))
+    .await;
     drop(policy);
     let target = target.unwrap_or_else(|| "-".into());
     match opened {
@@ -248,11 +269,12 @@ async fn open(
     shared: &Shared,
     policy: &Policy,
     client: &mut Client,
+    refused: Option<Denied>,
     user: &mut Option<String>,
     target: &mut Option<String>,
 ) -> Result<(Async<TcpStream>, u64), SocksError> {
     let cfg = &shared.config;
-    let req = negotiate(cfg, policy, client, user)
+    let req = negotiate(cfg, policy, client, refused.as_ref(), user)
         .or(async {
             Timer::after(cfg.head_timeout).await;
             Err(SocksError::Timeout)
@@ -269,6 +291,9 @@ async fn open(
         Ok(a) => a.to_host_port(),
         Err(name) => format!("{name}:{}", req.port),
     });
+    if let Some(denied) = refused {
+        return Err(SocksError::Refused(denied, false));
+    }
     let authority = authority.map_err(|_| SocksError::BadName)?;
     if req.cmd != wire::CMD_CONNECT {
         return Err(SocksError::Command(req.cmd));
@@ -326,21 +351,28 @@ fn host_name(name: &[u8], port: u16) -> Result<Authority, String> {
 }
 
 /// Greeting, method choice, sub-negotiation when auth is on, and the
-/// request. The caller bounds the whole by the head timeout.
+/// request. A `refused` client gets no sub-negotiation: it goes on only
+/// if it offered no-auth. The caller bounds the whole by the head timeout.
 async fn negotiate(
     cfg: &Config,
     policy: &Policy,
     client: &mut Client,
+    refused: Option<&Denied>,
     user: &mut Option<String>,
 ) -> Result<wire::Request, SocksError> {
     let greeting = read_message(cfg, client, wire::parse_greeting)
         .await?
         .map_err(SocksError::Greeting)?;
-    let auth = policy.auth_required();
+    let auth = policy.auth_required() && refused.is_none();
     let method = match (auth, greeting.no_auth, greeting.user_pass) {
         (false, true, _) => wire::NO_AUTH,
         (true, _, true) => wire::USER_PASS,
-        _ => return Err(SocksError::NoMethod(auth)),
+        _ => {
+            return Err(match refused {
+                Some(d) => SocksError::Refused(d.clone(), true),
+                None => SocksError::NoMethod(auth),
+            });
+        }
     };
     write_all(&client.io, &wire::method_reply(method), cfg.read_timeout)
         .await
@@ -430,6 +462,7 @@ mod tests {
 
     #[test]
     fn reply_codes_and_statuses() {
+        let client = || Denied::Client("192.0.2.1".parse().unwrap());
         let io_err = |k: io::ErrorKind| Error::Connect("127.0.0.1:1".parse().unwrap(), k.into());
         let cases: Vec<(SocksError, Answer, u16)> = vec![
             (SocksError::Timeout, Answer::Nothing, 408),
@@ -450,6 +483,12 @@ mod tests {
             (SocksError::Command(3), Answer::Reply(7), 501),
             (SocksError::BadName, Answer::Reply(4), 400),
             (SocksError::Port(25), Answer::Reply(2), 403),
+            (
+                SocksError::Refused(client(), true),
+                Answer::Method(0xff),
+                403,
+            ),
+            (SocksError::Refused(client(), false), Answer::Reply(2), 403),
             (
                 SocksError::Dial(Error::Resolve("x".into(), io::ErrorKind::NotFound.into())),
                 Answer::Reply(4),
