@@ -421,6 +421,7 @@ async fn read_message<T>(
         {
             Ok(0) => return Err(SocksError::Client(io::ErrorKind::UnexpectedEof.into())),
             Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => return Err(SocksError::Timeout),
             Err(e) => return Err(SocksError::Client(e)),
         }
     }
