@@ -426,4 +426,26 @@ mod tests {
         );
         assert_eq!(p.authenticate(std::iter::empty()), Ok(None));
     }
+
+    #[test]
+    fn user_password_pairs() {
+        let open = Policy::new(&PolicyConfig::default()).unwrap();
+        assert!(!open.auth_required());
+        assert_eq!(open.authenticate_pair(b"any", b"thing"), Ok(None));
+        let c = PolicyConfig {
+            auth_env: Some(Secret("me:pa:ss".into())),
+            ..PolicyConfig::default()
+        };
+        let p = Policy::new(&c).unwrap();
+        assert!(p.auth_required());
+        assert_eq!(p.authenticate_pair(b"me", b"pa:ss"), Ok(Some("me".into())));
+        for (u, pw) in [
+            (&b"me"[..], &b"pa:s"[..]),
+            (b"me", b"pa:ss "),
+            (b"Me", b"pa:ss"),
+            (b"", b""),
+        ] {
+            assert_eq!(p.authenticate_pair(u, pw), Err(AuthError::Wrong), "{u:?}");
+        }
+    }
 }
