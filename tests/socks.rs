@@ -370,6 +370,28 @@ fn dns_and_connect_failures() {
 }
 
 #[test]
+fn a_connect_timeout_is_0x06() {
+    let mut c = config();
+    c.connect_timeout = Duration::from_millis(500);
+    let proxy = start(c);
+    let (l, fill) = common::full_backlog().expect("the accept queue never filled");
+    let target = l.local_addr().unwrap();
+    let start = Instant::now();
+    let (code, line) = code_for(&proxy, &ip(target), target.port());
+    assert_eq!(code, 6, "TTL expired stands for the connect timeout");
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(
+        line.contains(" 504 ") && line.contains("timed out"),
+        "{line}"
+    );
+    drop((l, fill));
+}
+
+#[test]
 fn unsupported_commands_and_address_types() {
     let proxy = start(config());
     let to = ip("127.0.0.1:80".parse().unwrap());
