@@ -480,8 +480,8 @@ mod tests {
                 Answer::Reply(1),
                 400,
             ),
-            (SocksError::Command(2), Answer::Reply(7), 501),
-            (SocksError::Command(3), Answer::Reply(7), 501),
+            (SocksError::Command(wire::CMD_BIND), Answer::Reply(7), 501),
+            (SocksError::Command(wire::CMD_UDP), Answer::Reply(7), 501),
             (SocksError::BadName, Answer::Reply(4), 400),
             (SocksError::Port(25), Answer::Reply(2), 403),
             (
