@@ -349,9 +349,19 @@ fn a_client_the_access_list_refuses_gets_0x02_or_0xff() {
     let mut s = proxy.connect();
     assert_eq!(greet(&mut s, &[2]), 0xff);
     closed_within(&mut s, Duration::from_secs(5)).unwrap();
-    // HTTP clients still get their 403 page.
+    // HTTP clients still get their 403 page; a silent one too, once the
+    // wait for its first bytes (the lingering close's 2 s) is over.
     let r = proxy.roundtrip(b"GET http://localhost/ HTTP/1.1\r\nHost: localhost\r\n\r\n");
     assert_eq!(r.status, 403);
+    let start = Instant::now();
+    let silent = proxy.connect();
+    let r = read_response(&mut std::io::BufReader::new(silent), false).unwrap();
+    assert_eq!(r.status, 403);
+    let waited = start.elapsed();
+    assert!(
+        waited >= Duration::from_millis(1900) && waited < Duration::from_secs(4),
+        "{waited:?}"
+    );
 }
 
 #[test]
