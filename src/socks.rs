@@ -1,19 +1,18 @@
 //! SOCKS5 on the HTTP port (RFC 1928, with RFC 1929 username/password):
 //! `conn.rs` hands over a connection whose first byte is 0x05, after the
-//! client access list has passed. Here the handshake runs — method choice
+//! client access list check (a refused client is told so in SOCKS5's
+//! terms, no further). Here the handshake runs — method choice
 //! (no-auth when `--auth-file`/`SMOLPROXY_AUTH` is off, username/password
 //! when on, checked against the same users), then one request — within
 //! the head timeout; CONNECT is checked by the same domain rules, by
-//! `--socks-ports`, and dialed through the same [`Dialer`] (egress guard
+//! `--socks-ports`, and dialed through the same `Dialer` (egress guard
 //! included); the tunnel is then the same relay as CONNECT's, as a task of
 //! its own. BIND and UDP ASSOCIATE are answered 0x07. Every refusal is a
-//! [`SocksError`], and [`SocksError::answer`] is the one place that says
+//! `SocksError`, and `SocksError::answer` is the one place that says
 //! which reply code the client gets. One access line per connection:
 //! method `SOCKS5`, target `host:port`, status 200 on success, else the
 //! HTTP status the same failure gets on the HTTP side (see
-//! [`SocksError::status`]).
-//!
-//! [`Dialer`]: crate::upstream::Dialer
+//! `SocksError::status`).
 
 pub mod wire;
 
