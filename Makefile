@@ -18,7 +18,8 @@ build:
 release:
 	$(CARGO) build --release
 
-## test: install what the tests need (curl, openssl, wget, chromium), then run every test
+## test: install what the tests need (curl, openssl, wget, chromium, pacparser,
+## prometheus-client), then run every test
 ## (and the root-only network-namespace test wherever `ip netns` works)
 test: test-deps
 	$(CARGO) test --all-targets
@@ -37,10 +38,13 @@ test-deps:
 	command -v openssl >/dev/null || missing="$$missing openssl"; \
 	command -v wget >/dev/null    || missing="$$missing wget"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	/usr/bin/python3 -c 'import pacparser' 2>/dev/null || missing="$$missing python3-pacparser"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$missing; \
 	fi
+	@# The real Prometheus text parser, for tests/own_pages.rs (the python on PATH).
+	@python3 -c 'import prometheus_client' 2>/dev/null || python3 -m pip install -q prometheus-client
 
 ## lint: formatting and clippy, as CI runs them
 lint:

@@ -76,6 +76,8 @@ pub struct Config {
     pub socks: bool,
     /// `--socks-ports`: the ports a SOCKS5 CONNECT may reach.
     pub socks_ports: ConnectPorts,
+    /// `--pac-direct`: domains the PAC script sends DIRECT (normalised).
+    pub pac_direct: Vec<String>,
 }
 
 /// Ports a SOCKS5 CONNECT may reach by default: the web's two, so the
@@ -102,6 +104,7 @@ impl Default for Config {
             policy: PolicyConfig::default(),
             socks: true,
             socks_ports: ConnectPorts::Only(DEFAULT_SOCKS_PORTS.to_vec()),
+            pac_direct: Vec::new(),
         }
     }
 }
@@ -141,7 +144,7 @@ impl std::fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 /// Parse a duration: `30` (seconds), `30s`, `500ms`, `2m`, `1h`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     let (num, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
         Some(i) => s.split_at(i),
         None => (s, "s"),
@@ -164,7 +167,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 
 /// Parse a listen address: `IP:PORT`, `[IPv6]:PORT`, or a bare `PORT`
 /// (which means 127.0.0.1:PORT, loopback only).
-pub fn parse_listen(s: &str) -> Result<SocketAddr, String> {
+pub(crate) fn parse_listen(s: &str) -> Result<SocketAddr, String> {
     if let Ok(port) = s.parse::<u16>() {
         return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
     }
@@ -248,6 +251,9 @@ pub fn parse_args(args: Vec<OsString>) -> Result<Command, ConfigError> {
     }
     c.policy = policy_flags(&mut p)?;
     socks_flags(&mut p, &mut c)?;
+    c.pac_direct = p
+        .values_from_fn("--pac-direct", |s: &str| domain_arg("--pac-direct", s))
+        .map_err(arg_error)?;
     let rest = p.finish();
     if let Some(first) = rest.first() {
         return Err(ConfigError::Unknown(first.to_string_lossy().into_owned()));
@@ -366,6 +372,10 @@ SOCKS5 (same port; told apart from HTTP by its first byte):
     --socks-ports LIST         Ports SOCKS5 may reach: 80,443 or any [default: 80,443]
     --no-socks                 Do not answer SOCKS5 (only HTTP)
 
+OWN PAGES (http://PROXY:PORT/: dashboard, /status.json, /metrics, /proxy.pac):
+    --pac-direct DOMAIN        The PAC script sends DOMAIN and its subdomains
+                               DIRECT, not through the proxy (repeatable)
+
 OUTPUT:
     --no-via                   Do not add `Via: 1.1 smolproxy`
     -v, --verbose              More logs (-vv: trace)
@@ -456,6 +466,9 @@ mod tests {
             parse(&["--listen", "9000"]).unwrap().listen[0].to_string(),
             "127.0.0.1:9000"
         );
+        let c = parse(&["--pac-direct", "Bank.Example.", "--pac-direct=tv.lan"]).unwrap();
+        assert_eq!(c.pac_direct, ["bank.example", "tv.lan"]);
+        assert!(parse(&[]).unwrap().pac_direct.is_empty());
     }
 
     #[test]
@@ -477,6 +490,11 @@ mod tests {
                 "--head-timeout: duration '0' must be more than zero",
             ),
             (&["--log-level", "loud"], "--log-level must be one of"),
+            (
+                &["--pac-direct", "a..b"],
+                "--pac-direct: invalid domain 'a..b'",
+            ),
+            (&["--pac-direct"], "--pac-direct needs a value"),
             (&["extra"], "unknown argument 'extra'"),
         ];
         for (args, want) in cases {

@@ -8,7 +8,7 @@
 use std::io;
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures_lite::FutureExt;
 use smol::Async;
@@ -20,10 +20,11 @@ use crate::http::head::{Head, parse_request};
 use crate::http::reply::simple_response;
 use crate::http::target::Authority;
 use crate::logger::{self, Access, Outcome, Throttle};
-use crate::own::pages;
-use crate::policy::Policy;
+use crate::own::{self, View};
 use crate::policy::auth::AuthError;
-use crate::route::{Decision, Route, route};
+use crate::policy::filter::Blocked;
+use crate::policy::{Denied, Policy};
+use crate::route::{Decision, Here, Route, route};
 use crate::socks;
 use crate::state::{Shared, Slot};
 use crate::upstream::Upstream;
@@ -59,6 +60,13 @@ pub(crate) async fn serve(io: Async<TcpStream>, peer: SocketAddr, shared: Arc<Sh
     }
     let mut upstream: Option<Upstream> = None;
     let mut first = true;
+    let here = Here {
+        reached: client.io.get_ref().local_addr().unwrap_or(peer),
+        listening: shared.dialer.own(),
+    };
+    // Body bytes of this connection, added to its client's total once, at
+    // the end (the top-clients table takes a lock; requests do not).
+    let mut conn_bytes = 0u64;
     loop {
         if !wait_for_request(&shared, &mut client, first).await {
             break;
@@ -96,11 +104,17 @@ pub(crate) async fn serve(io: Async<TcpStream>, peer: SocketAddr, shared: Arc<Sh
             }
         };
         let policy = shared.policy();
-        let Decision { route, user } = route(&head, &policy);
+        let Decision { route, user } = route(&head, &policy, &here);
         let user = user.as_deref();
         let done: Result<Outcome, Error> = match route {
             Route::Own(page) => {
-                let (status, resp) = pages::render(page, &head);
+                let view = View {
+                    stats: &shared.stats,
+                    connections: shared.active(),
+                    reached: here.reached,
+                    pac_direct: &shared.config.pac_direct,
+                };
+                let (status, resp) = own::respond(page, &head, &view);
                 write_all(&client.io, &resp, shared.config.read_timeout)
                     .await
                     .map(|()| Outcome {
@@ -110,7 +124,15 @@ pub(crate) async fn serve(io: Async<TcpStream>, peer: SocketAddr, shared: Arc<Sh
                     .map_err(Error::Client)
             }
             Route::Refuse(e) => {
-                if matches!(e, Error::ProxyAuth(ref a) if *a != AuthError::Missing) {
+                if let Error::Denied(Denied::Domain(host, how)) = &e {
+                    let rule = match how {
+                        Blocked::Rule(r) => Some(r.as_str()),
+                        Blocked::NotAllowed => None,
+                    };
+                    shared.stats.blocked(host, rule);
+                }
+                if matches!(e, Error::ProxyAuth(ref a) | Error::PageAuth(ref a) if *a != AuthError::Missing)
+                {
                     // Wrong credentials wait before the answer, so guessing
                     // is slow; the first challenge (none sent yet) does not.
                     smol::Timer::after(shared.config.auth_fail_delay).await;
@@ -134,6 +156,9 @@ pub(crate) async fn serve(io: Async<TcpStream>, peer: SocketAddr, shared: Arc<Sh
                             start,
                             slot,
                         };
+                        shared
+                            .stats
+                            .client_bytes(peer.ip().to_canonical(), conn_bytes);
                         if let Err(t) = shared.spawn(tunnel(Arc::clone(&shared), t)) {
                             t.await;
                         }
@@ -185,11 +210,23 @@ pub(crate) async fn serve(io: Async<TcpStream>, peer: SocketAddr, shared: Arc<Sh
             user,
             note: outcome.note.as_deref(),
         };
-        logger::access(peer, &access, start.elapsed());
+        let took = start.elapsed();
+        count(&shared, &access, start, took);
+        conn_bytes = conn_bytes.saturating_add(outcome.up.saturating_add(outcome.down));
+        logger::access(peer, &access, took);
         if !outcome.keep_client || shared.shutting_down() {
             break;
         }
     }
+    shared
+        .stats
+        .client_bytes(peer.ip().to_canonical(), conn_bytes);
+}
+
+/// Count an answered request or a finished tunnel, beside its access line.
+fn count(shared: &Shared, a: &Access<'_>, start: Instant, took: Duration) {
+    let end = start + took;
+    shared.stats.request(a.status, a.up, a.down, took, end);
 }
 
 /// Wait until the next request's first byte is here (or buffered). The
@@ -243,7 +280,9 @@ async fn fail(
         note: Some(&msg),
         ..Access::default()
     };
-    logger::access(client.peer, &access, start.elapsed());
+    let took = start.elapsed();
+    count(shared, &access, start, took);
+    logger::access(client.peer, &access, took);
     if status.is_some() {
         linger(client).await;
     }
@@ -289,6 +328,7 @@ struct Tunnel {
 
 /// Relay a tunnel until it ends, then write its access line.
 async fn tunnel(shared: Arc<Shared>, t: Tunnel) {
+    let _open = shared.stats.tunnel_open();
     let r = crate::tunnel::relay(&t.client, &t.up, shared.config.tunnel_idle_timeout).await;
     let note = r.error.map(|e| io_reason(&e));
     let access = Access {
@@ -300,7 +340,11 @@ async fn tunnel(shared: Arc<Shared>, t: Tunnel) {
         user: t.user.as_deref(),
         note: note.as_deref(),
     };
-    logger::access(t.peer, &access, t.start.elapsed());
+    let took = t.start.elapsed();
+    count(&shared, &access, t.start, took);
+    let bytes = access.up.saturating_add(access.down);
+    shared.stats.client_bytes(t.peer.ip().to_canonical(), bytes);
+    logger::access(t.peer, &access, took);
     drop(t.slot);
 }
 

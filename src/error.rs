@@ -12,6 +12,10 @@ use crate::http::target::TargetError;
 use crate::policy::Denied;
 use crate::policy::auth::{AuthError, CHALLENGE_FIELD};
 
+/// The challenge of a 401 for an own page (RFC 9110 §11.6.1): the browser
+/// then asks for the proxy's user name and password.
+pub(crate) const PAGE_CHALLENGE_FIELD: &str = "WWW-Authenticate: Basic realm=\"smolproxy\"\r\n";
+
 /// Everything that can end an exchange early.
 #[derive(Debug)]
 pub(crate) enum Error {
@@ -31,6 +35,8 @@ pub(crate) enum Error {
     Denied(Denied),
     /// Proxy authentication is required and missing or wrong (407).
     ProxyAuth(AuthError),
+    /// An own page asked for directly needs the proxy's credentials (401).
+    PageAuth(AuthError),
     /// The client took too long to send its head.
     HeadTimeout,
     /// The host name did not resolve.
@@ -63,6 +69,7 @@ impl Error {
             Error::Denied(Denied::Loop(_)) => 508,
             Error::Denied(_) => 403,
             Error::ProxyAuth(_) => 407,
+            Error::PageAuth(_) => 401,
             Error::HeadTimeout => 408,
             Error::Resolve(_, e) if e.kind() == io::ErrorKind::TimedOut => 504,
             Error::Connect(_, e) if e.kind() == io::ErrorKind::TimedOut => 504,
@@ -74,10 +81,11 @@ impl Error {
     }
 
     /// Header lines the error response carries besides the usual ones:
-    /// a 407 must send the challenge (RFC 9110 §15.5.8).
+    /// a 407 and a 401 must send their challenge (RFC 9110 §15.5.8, §15.5.2).
     pub(crate) fn extra_fields(&self) -> &'static str {
         match self {
             Error::ProxyAuth(_) => CHALLENGE_FIELD,
+            Error::PageAuth(_) => PAGE_CHALLENGE_FIELD,
             _ => "",
         }
     }
@@ -98,7 +106,7 @@ impl Error {
             Error::BadRequest(m) => format!("bad request: {m}"),
             Error::NotImplemented(m) => (*m).into(),
             Error::Denied(d) => d.message(),
-            Error::ProxyAuth(a) => a.message().into(),
+            Error::ProxyAuth(a) | Error::PageAuth(a) => a.message().into(),
             Error::HeadTimeout => "request head not received in time".into(),
             Error::Resolve(host, e) if e.kind() == io::ErrorKind::TimedOut => {
                 format!("DNS lookup for {host} timed out")

@@ -22,7 +22,7 @@ pub(crate) mod conn;
 pub mod socks;
 /// The one decision per request: own page, refuse, tunnel or forward.
 pub(crate) mod route;
-/// The proxy's own pages.
+/// The proxy's own pages: dashboard, status.json, metrics, PAC.
 pub(crate) mod own;
 /// One plain-HTTP exchange, upstream reuse, upgrades.
 pub(crate) mod forward;
@@ -42,3 +42,5 @@ pub mod http;
 pub(crate) mod tunnel;
 /// Who may use the proxy and where it may go.
 pub mod policy;
+/// Counters for the dashboard, `/status.json` and `/metrics`.
+pub(crate) mod stats;

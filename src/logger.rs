@@ -49,7 +49,7 @@ pub fn init(level: log::LevelFilter) {
 }
 
 /// `YYYY-MM-DDTHH:MM:SS.mmmZ` in UTC.
-pub fn timestamp(t: SystemTime) -> String {
+pub(crate) fn timestamp(t: SystemTime) -> String {
     let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = d.as_secs();
     let (y, m, day) = civil_from_days((secs / 86_400) as i64);
@@ -133,7 +133,7 @@ pub fn access(peer: SocketAddr, a: &Access<'_>, took: Duration) {
 /// Lets a repeated log line through at most once per second, counting what
 /// it held back, so a flood of refused clients cannot flood the log.
 #[derive(Debug, Default)]
-pub struct Throttle {
+pub(crate) struct Throttle {
     // 32-bit atomics: 64-bit ones are missing on 32-bit MIPS.
     last_sec: AtomicU32,
     held: AtomicU32,

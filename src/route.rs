@@ -2,8 +2,15 @@
 //! of the proxy's own pages, refuse it with a reason, open a tunnel, or
 //! forward it directly to its origin. The order is the policy's: who may
 //! ask (407), then where to (domain rules, 403), then the CONNECT port —
-//! all before any DNS lookup or connection. Pure: a head and the policy
-//! in force go in, a [`Decision`] comes out; `conn.rs` carries it out.
+//! all before any DNS lookup or connection. Own pages answer origin-form
+//! requests and absolute-form ones whose authority is the proxy itself (an
+//! IP literal of a listening address, or the address the client reached);
+//! with authentication on, the pages showing traffic need the
+//! credentials (401 for a direct request, 407 through the proxy). Pure: a
+//! head, the policy in force and where the proxy listens go in, a
+//! [`Decision`] comes out; `conn.rs` carries it out.
+
+use std::net::{IpAddr, SocketAddr};
 
 use crate::error::Error;
 use crate::http::framing::max_forwards;
@@ -41,14 +48,67 @@ pub(crate) struct Decision {
     pub(crate) user: Option<String>,
 }
 
+/// Where the proxy is, to recognise requests addressed to itself.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Here<'a> {
+    /// The address this client connected to.
+    pub(crate) reached: SocketAddr,
+    /// Every listening address.
+    pub(crate) listening: &'a [SocketAddr],
+}
+
+impl Here<'_> {
+    /// Whether `a` names the proxy itself. Only IP literals are recognised
+    /// (no DNS here); a name for the proxy, `localhost` included, still
+    /// reaches the egress guard, which refuses the loop (508).
+    fn is_self(&self, a: &Authority) -> bool {
+        let Ok(ip) = a.host.parse::<IpAddr>().map(|ip| ip.to_canonical()) else {
+            return false;
+        };
+        let reached = self.reached.ip().to_canonical();
+        (ip == reached && a.port == self.reached.port())
+            || self.listening.iter().any(|l| {
+                let lip = l.ip().to_canonical();
+                l.port() == a.port && (lip == ip || (lip.is_unspecified() && ip.is_loopback()))
+            })
+    }
+}
+
 /// Decide what to do with `head` under `policy`.
-pub(crate) fn route(head: &Head, policy: &Policy) -> Decision {
+pub(crate) fn route(head: &Head, policy: &Policy, here: &Here<'_>) -> Decision {
     let mut user = None;
-    let route = decide(head, policy, &mut user).unwrap_or_else(Route::Refuse);
+    let route = decide(head, policy, here, &mut user).unwrap_or_else(Route::Refuse);
     Decision { route, user }
 }
 
-fn decide(head: &Head, policy: &Policy, user: &mut Option<String>) -> Result<Route, Error> {
+/// An own page asked for directly (origin-form): the pages showing
+/// traffic need the credentials, in `Authorization` (a browser sends it
+/// after the 401) or `Proxy-Authorization`.
+fn own_page(
+    page: Page,
+    head: &Head,
+    policy: &Policy,
+    user: &mut Option<String>,
+) -> Result<Route, Error> {
+    if page.needs_auth() {
+        let field = if head.value("authorization").is_some() {
+            "authorization"
+        } else {
+            "proxy-authorization"
+        };
+        *user = policy
+            .authenticate(head.values(field))
+            .map_err(Error::PageAuth)?;
+    }
+    Ok(Route::Own(page))
+}
+
+fn decide(
+    head: &Head,
+    policy: &Policy,
+    here: &Here<'_>,
+    user: &mut Option<String>,
+) -> Result<Route, Error> {
     let target = parse_target(&head.method, &head.target).map_err(Error::Target)?;
     check_host_fields(head)?;
     if max_forwards(head) == Some(0) {
@@ -69,6 +129,9 @@ fn decide(head: &Head, policy: &Policy, user: &mut Option<String>) -> Result<Rou
             Ok(Route::Tunnel(authority))
         }
         Target::Http {
+            authority, path, ..
+        } if here.is_self(&authority) => Ok(Route::Own(Page::for_path(&path))),
+        Target::Http {
             authority,
             host_field,
             path,
@@ -86,7 +149,8 @@ fn decide(head: &Head, policy: &Policy, user: &mut Option<String>) -> Result<Rou
         Target::OtherScheme => Err(Error::NotImplemented(
             "only http:// URLs and CONNECT are supported",
         )),
-        Target::Origin(_) | Target::Asterisk => Ok(Route::Own(Page::Status)),
+        Target::Origin(path) => own_page(Page::for_path(&path), head, policy, user),
+        Target::Asterisk => Ok(Route::Own(Page::NotFound)),
     }
 }
 
@@ -141,12 +205,61 @@ mod tests {
             (
                 &open,
                 "GET / HTTP/1.1\r\nHost: p\r\n\r\n".into(),
-                "own Status",
+                "own Dashboard",
             ),
             (
                 &open,
                 "OPTIONS * HTTP/1.1\r\nHost: p\r\n\r\n".into(),
-                "own Status",
+                "own NotFound",
+            ),
+            (
+                &open,
+                "GET /metrics HTTP/1.1\r\nHost: p\r\n\r\n".into(),
+                "own Metrics",
+            ),
+            // Absolute-form to the proxy's own addresses: its pages.
+            (
+                &open,
+                "GET http://127.0.0.1:8888/metrics HTTP/1.1\r\nHost: x\r\n\r\n".into(),
+                "own Metrics",
+            ),
+            (
+                &open,
+                "GET http://[::ffff:192.168.1.2]:8888/status.json HTTP/1.1\r\nHost: x\r\n\r\n"
+                    .into(),
+                "own StatusJson",
+            ),
+            (
+                &open,
+                "GET http://127.0.0.1:3128/x HTTP/1.1\r\nHost: x\r\n\r\n".into(),
+                "own NotFound",
+            ),
+            (
+                &open,
+                "GET http://127.0.0.5:3128/wpad.dat HTTP/1.1\r\nHost: x\r\n\r\n".into(),
+                "own Pac",
+            ),
+            // Other ports, other addresses, names: forwarded (the egress
+            // guard still refuses a loop through a name, 508).
+            (
+                &open,
+                "GET http://127.0.0.1:8889/metrics HTTP/1.1\r\nHost: x\r\n\r\n".into(),
+                "direct 127.0.0.1:8889 127.0.0.1:8889 /metrics",
+            ),
+            (
+                &open,
+                "GET http://192.168.1.3:8888/ HTTP/1.1\r\nHost: x\r\n\r\n".into(),
+                "direct 192.168.1.3:8888 192.168.1.3:8888 /",
+            ),
+            (
+                &open,
+                "GET http://pi.lan:8888/ HTTP/1.1\r\nHost: x\r\n\r\n".into(),
+                "direct pi.lan:8888 pi.lan:8888 /",
+            ),
+            (
+                &open,
+                "GET http://localhost:8888/ HTTP/1.1\r\nHost: x\r\n\r\n".into(),
+                "direct localhost:8888 localhost:8888 /",
             ),
             (
                 &open,
@@ -203,20 +316,73 @@ mod tests {
                 format!("GET http://a.test/ HTTP/1.1\r\nHost: a.test\r\n{creds}\r\n"),
                 "direct a.test:80 a.test /",
             ),
-            // The proxy's own page needs no proxy credentials.
+            // With auth on, the traffic pages need the credentials: 401
+            // asked directly, 407 through the proxy; the PAC needs none.
             (
                 &locked,
                 "GET / HTTP/1.1\r\nHost: p\r\n\r\n".into(),
-                "own Status",
+                "refuse 401",
+            ),
+            (
+                &locked,
+                "GET /metrics HTTP/1.1\r\nHost: p\r\nAuthorization: Basic YWxpY2U6eHg=\r\n\r\n"
+                    .into(),
+                "refuse 401",
+            ),
+            (
+                &locked,
+                "GET /metrics HTTP/1.1\r\nHost: p\r\nAuthorization: Basic YWxpY2U6cHc=\r\n\r\n"
+                    .into(),
+                "own Metrics",
+            ),
+            (
+                &locked,
+                format!("GET /status.json HTTP/1.1\r\nHost: p\r\n{creds}\r\n"),
+                "own StatusJson",
+            ),
+            (
+                &locked,
+                "GET /proxy.pac HTTP/1.1\r\nHost: p\r\n\r\n".into(),
+                "own Pac",
+            ),
+            (
+                &locked,
+                "GET /nope HTTP/1.1\r\nHost: p\r\n\r\n".into(),
+                "own NotFound",
+            ),
+            (
+                &locked,
+                "GET http://127.0.0.1:8888/ HTTP/1.1\r\nHost: x\r\n\r\n".into(),
+                "refuse 407",
+            ),
+            (
+                &locked,
+                format!("GET http://127.0.0.1:8888/ HTTP/1.1\r\nHost: x\r\n{creds}\r\n"),
+                "own Dashboard",
             ),
         ];
+        let listening: [SocketAddr; 2] = [
+            "127.0.0.1:8888".parse().unwrap(),
+            "[::]:3128".parse().unwrap(),
+        ];
+        let here = Here {
+            reached: "[::ffff:192.168.1.2]:8888".parse().unwrap(),
+            listening: &listening,
+        };
         for (policy, raw, want) in cases {
-            let d = route(&head(raw), policy);
+            let d = route(&head(raw), policy, &here);
             assert_eq!(shape(&d), *want, "{raw:?}");
         }
         let d = route(
             &head(&format!("CONNECT a.test:443 HTTP/1.1\r\n{creds}\r\n")),
             &locked,
+            &here,
+        );
+        assert_eq!(d.user.as_deref(), Some("alice"));
+        let d = route(
+            &head("GET / HTTP/1.1\r\nHost: p\r\nAuthorization: Basic YWxpY2U6cHc=\r\n\r\n"),
+            &locked,
+            &here,
         );
         assert_eq!(d.user.as_deref(), Some("alice"));
     }

@@ -22,12 +22,12 @@ use crate::upstream::{Dialer, Resolver};
 
 /// Pause after a failed accept (EMFILE, ENFILE, ENOMEM…): accepting again
 /// at once would spin on the same error; a short pause lets descriptors free.
-pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+pub(crate) const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// Connections the kernel may queue before we accept them. std's default
 /// of 128 overflows when a thousand clients connect at once (they then
 /// wait a second to retry); the kernel caps it at net.core.somaxconn.
-pub const LISTEN_BACKLOG: i32 = 4096;
+pub(crate) const LISTEN_BACKLOG: i32 = 4096;
 
 /// Body of the answer to a client beyond `--max-clients`.
 const FULL_BODY: &str = "smolproxy: too many connections, try again shortly\n";

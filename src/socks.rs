@@ -12,7 +12,8 @@
 //! which reply code the client gets. One access line per connection:
 //! method `SOCKS5`, target `host:port`, status 200 on success, else the
 //! HTTP status the same failure gets on the HTTP side (see
-//! `SocksError::status`).
+//! `SocksError::status`). Counted in the dashboard's statistics like
+//! CONNECT tunnels and refusals.
 
 pub mod wire;
 
@@ -30,6 +31,7 @@ use crate::error::{Error, io_reason};
 use crate::http::head::MAX_HEAD_BYTES;
 use crate::http::target::{Authority, parse_authority};
 use crate::logger::{self, Access};
+use crate::policy::filter::Blocked;
 use crate::policy::{Denied, Policy};
 use crate::state::{Shared, Slot};
 use wire::{Addr, Parsed, WireError};
@@ -220,8 +222,19 @@ pub(crate) async fn serve(
                 note: Some(&note),
                 ..Access::default()
             };
+            if let SocksError::Dial(Error::Denied(Denied::Domain(host, how))) = &e {
+                let rule = match how {
+                    Blocked::Rule(r) => Some(r.as_str()),
+                    Blocked::NotAllowed => None,
+                };
+                shared.stats.blocked(host, rule);
+            }
             answer(&shared.config, &client, &e).await;
-            logger::access(client.peer, &access, start.elapsed());
+            let took = start.elapsed();
+            shared
+                .stats
+                .request(access.status, 0, 0, took, start + took);
+            logger::access(client.peer, &access, took);
         }
     }
 }
@@ -441,6 +454,7 @@ struct Tunnel {
 /// Relay a tunnel until it ends (the same relay as CONNECT's), then write
 /// its access line.
 async fn tunnel(shared: Arc<Shared>, t: Tunnel) {
+    let _open = shared.stats.tunnel_open();
     let r = crate::tunnel::relay(&t.client, &t.up, shared.config.tunnel_idle_timeout).await;
     let note = r.error.map(|e| io_reason(&e));
     let access = Access {
@@ -452,7 +466,14 @@ async fn tunnel(shared: Arc<Shared>, t: Tunnel) {
         user: t.user.as_deref(),
         note: note.as_deref(),
     };
-    logger::access(t.peer, &access, t.start.elapsed());
+    let took = t.start.elapsed();
+    let stats = &shared.stats;
+    stats.request(200, access.up, access.down, took, t.start + took);
+    stats.client_bytes(
+        t.peer.ip().to_canonical(),
+        access.up.saturating_add(access.down),
+    );
+    logger::access(t.peer, &access, took);
     drop(t.slot);
 }
 

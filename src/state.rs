@@ -1,6 +1,7 @@
 //! What every connection task shares: the configuration, the policy in
 //! force (replaced on reload), the dialer that reaches upstreams, the count
-//! of open connections, the shutdown signal and the executor; and the
+//! of open connections, the shutdown signal, the executor and the
+//! counters (`stats.rs`); and the
 //! [`Slot`] a connection holds under `--max-clients`.
 
 use std::future::Future;
@@ -11,6 +12,7 @@ use smol::Executor;
 
 use crate::config::Config;
 use crate::policy::Policy;
+use crate::stats::Stats;
 use crate::upstream::Dialer;
 
 /// State every connection task shares.
@@ -26,6 +28,8 @@ pub(crate) struct Shared {
     shutdown: async_channel::Receiver<()>,
     /// The executor, to start a tunnel as a task of its own.
     executor: Weak<Executor<'static>>,
+    /// The counters the own pages show.
+    pub(crate) stats: Stats,
 }
 
 impl Shared {
@@ -44,6 +48,7 @@ impl Shared {
             active: AtomicUsize::new(0),
             shutdown,
             executor,
+            stats: Stats::new(),
         }
     }
 

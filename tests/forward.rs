@@ -386,7 +386,7 @@ fn error_statuses() {
         ("endless first line", format!("GET /{}", "a".repeat(12_000)).into_bytes(), 414, "too long"),
         ("dns failure", b"GET http://nxdomain.test/ HTTP/1.1\r\nHost: nxdomain.test\r\n\r\n".to_vec(), 502, "could not resolve host nxdomain.test"),
         ("refused", b"GET http://127.0.0.1:1/ HTTP/1.1\r\nHost: 127.0.0.1:1\r\n\r\n".to_vec(), 502, "connection refused"),
-        ("loop", format!("GET http://{}/ HTTP/1.1\r\nHost: x\r\n\r\n", proxy.addr).into_bytes(), 508, "loop"),
+        ("loop", format!("GET http://localhost:{}/ HTTP/1.1\r\nHost: x\r\n\r\n", proxy.addr.port()).into_bytes(), 508, "loop"),
         ("bad chunk", format!("POST {} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", origin.url("/")).into_bytes(), 400, "chunk"),
     ];
     for (name, req, status, words) in cases {

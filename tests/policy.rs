@@ -255,10 +255,15 @@ fn auth_missing_or_wrong_gets_407_with_challenge() {
     let twice = format!("{ALICE}{ALICE}");
     assert_407(&send_to(p.addr, &get_with(&origin.url("/"), &twice)));
     assert_eq!(origin.connections.load(Ordering::SeqCst), 0);
-    // Requests for the proxy itself need no credentials.
+    // The proxy's PAC script needs no credentials; its dashboard does
+    // (tests/own_pages.rs checks every page).
+    assert_eq!(
+        send_to(p.addr, b"GET /proxy.pac HTTP/1.1\r\nHost: x\r\n\r\n").status,
+        200
+    );
     assert_eq!(
         send_to(p.addr, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").status,
-        200
+        401
     );
 }
 

@@ -715,6 +715,40 @@ fn large_transfer_byte_exact_both_ways() {
 }
 
 #[test]
+fn socks_is_counted_in_the_dashboard_statistics() {
+    let echo = Origin::tcp_echo(b"");
+    let mut c = config();
+    c.policy.block = vec!["blocked.test".into()];
+    let proxy = start(c);
+    let status = || {
+        let url = format!("http://{}/status.json", proxy.addr);
+        proxy.roundtrip(&common::client::get(&url)).text()
+    };
+    let (mut s, r) = connect(&proxy, &ip(echo.addr), echo.addr.port());
+    assert_eq!(r.code, 0);
+    s.write_all(b"12345").unwrap();
+    let mut b = [0u8; 5];
+    s.read_exact(&mut b).unwrap();
+    let open = status();
+    assert!(open.contains("\"tunnels_active\": 1,"), "{open}");
+    s.shutdown(Shutdown::Write).unwrap();
+    assert!(read_to_close(&mut s).unwrap().is_empty());
+    access_line(&s);
+    let (code, _) = code_for(&proxy, &Target::Name("ads.blocked.test"), 443);
+    assert_eq!(code, 2);
+    let after = status();
+    for want in [
+        "\"tunnels_active\": 0,",
+        "\"bytes\": {\"up\": 5, \"down\": 5,",
+        "\"blocked\": {\"total\": 1,",
+        "{\"domain\": \"ads.blocked.test\", \"requests\": 1}",
+        "{\"client\": \"127.0.0.1\", \"bytes\": 10}",
+    ] {
+        assert!(after.contains(want), "{want} in {after}");
+    }
+}
+
+#[test]
 fn no_socks_makes_0x05_a_bad_http_request() {
     let mut c = config();
     c.socks = false;

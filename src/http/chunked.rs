@@ -149,7 +149,7 @@ impl Decoder {
 
     /// Whether the decoder is inside a size line or a trailer line, so the
     /// bytes taken since the line began are not yet known to be valid.
-    pub fn mid_line(&self) -> bool {
+    pub(crate) fn mid_line(&self) -> bool {
         use State::*;
         match self.state {
             Size => self.line_len > 0,

@@ -114,7 +114,7 @@ pub fn response_body(method: &str, head: &Head) -> Result<(Body, bool), FramingE
 
 /// The Max-Forwards of a TRACE or OPTIONS request (RFC 9110 §7.6.2), the
 /// only methods it applies to; None when absent or not a number.
-pub fn max_forwards(head: &Head) -> Option<u32> {
+pub(crate) fn max_forwards(head: &Head) -> Option<u32> {
     if head.method != "TRACE" && head.method != "OPTIONS" {
         return None;
     }

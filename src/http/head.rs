@@ -99,7 +99,7 @@ impl Head {
     }
 
     /// Whether the `name` list contains `token` (case-insensitive).
-    pub fn has_token(&self, name: &str, token: &str) -> bool {
+    pub(crate) fn has_token(&self, name: &str, token: &str) -> bool {
         self.list(name)
             .any(|e| e.eq_ignore_ascii_case(token.as_bytes()))
     }
@@ -111,7 +111,7 @@ impl Head {
 }
 
 /// Trim optional white space (SP / HTAB) at both ends.
-pub fn trim_ows(mut v: &[u8]) -> &[u8] {
+pub(crate) fn trim_ows(mut v: &[u8]) -> &[u8] {
     while let [b' ' | b'\t', rest @ ..] = v {
         v = rest;
     }
@@ -167,7 +167,7 @@ fn map_httparse(e: httparse::Error) -> HeadError {
 }
 
 /// The shape of [`parse_request`] and [`parse_response`].
-pub type ParseHead = fn(&[u8]) -> Result<Option<(Head, usize)>, HeadError>;
+pub(crate) type ParseHead = fn(&[u8]) -> Result<Option<(Head, usize)>, HeadError>;
 
 /// Parse a request head from the start of `buf`. `Ok(None)` means more
 /// bytes are needed; `Ok(Some((head, n)))` means the head took `n` bytes.

@@ -174,7 +174,7 @@ const NOT_TRACED: &[&str] = &["authorization", "proxy-authorization", "cookie"];
 
 /// The body of our answer to a TRACE with `Max-Forwards: 0`: the request
 /// as received, sensitive fields left out (`message/http`).
-pub fn trace_body(head: &Head) -> Vec<u8> {
+pub(crate) fn trace_body(head: &Head) -> Vec<u8> {
     let mut out = Vec::new();
     let _ = write!(
         Fmt(&mut out),

@@ -1,4 +1,64 @@
 //! The proxy's own answers, for requests addressed to the proxy itself
-//! rather than through it.
+//! rather than through it: the dashboard and the last hop (`pages`),
+//! `/status.json` (`status`), `/metrics` (`metrics`, with the `process`
+//! figures from `/proc`) and the PAC script (`pac`). [`respond`] takes the
+//! counters' snapshot only for the pages that show it.
 
+pub mod metrics;
+pub mod pac;
 pub mod pages;
+pub mod process;
+pub mod status;
+
+use std::net::SocketAddr;
+
+use crate::http::head::Head;
+use crate::http::reply::typed_response;
+use crate::stats::Stats;
+use pages::Page;
+
+/// What the own pages show, beside the request.
+pub(crate) struct View<'a> {
+    /// The counters.
+    pub(crate) stats: &'a Stats,
+    /// Client connections open now.
+    pub(crate) connections: usize,
+    /// The proxy's address as this client reached it (the accepted
+    /// socket's local address), for the PAC script.
+    pub(crate) reached: SocketAddr,
+    /// `--pac-direct` domains.
+    pub(crate) pac_direct: &'a [String],
+}
+
+/// The status and the complete response for `page`, answering `head`.
+pub(crate) fn respond(page: Page, head: &Head, view: &View<'_>) -> (u16, Vec<u8>) {
+    if let Some(answer) = pages::plain(page, head) {
+        return answer;
+    }
+    let version = env!("CARGO_PKG_VERSION");
+    let snapshot = || {
+        let minute = view.stats.minute_now();
+        view.stats
+            .snapshot(view.connections, minute, pages::TOP_ROWS)
+    };
+    let (ctype, body) = match page {
+        Page::Dashboard => (
+            "text/html; charset=utf-8",
+            pages::dashboard(&snapshot(), version),
+        ),
+        Page::StatusJson => ("application/json", status::render(&snapshot(), version)),
+        Page::Metrics => (
+            metrics::CONTENT_TYPE,
+            metrics::render(&snapshot(), &process::read(), version),
+        ),
+        _ => (
+            pac::CONTENT_TYPE,
+            pac::render(view.reached, view.pac_direct),
+        ),
+    };
+    let with_body = head.method != "HEAD";
+    (
+        200,
+        typed_response(200, ctype, "", body.as_bytes(), with_body),
+    )
+}

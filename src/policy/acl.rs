@@ -56,7 +56,7 @@ impl Cidr {
 }
 
 /// `::ffff:a.b.c.d` → `a.b.c.d`; anything else unchanged.
-pub fn canonical(ip: IpAddr) -> IpAddr {
+pub(crate) fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
         v4 => v4,
@@ -66,7 +66,7 @@ pub fn canonical(ip: IpAddr) -> IpAddr {
 /// Clients allowed when no `--allow` is given: loopback, RFC 1918 private,
 /// link-local, CGNAT (RFC 6598), IPv6 loopback, ULA and link-local. A
 /// proxy reachable from the internet must not become an open proxy.
-pub const DEFAULT_ALLOWED: &[&str] = &[
+pub(crate) const DEFAULT_ALLOWED: &[&str] = &[
     "127.0.0.0/8",
     "10.0.0.0/8",
     "172.16.0.0/12",
@@ -81,7 +81,7 @@ pub const DEFAULT_ALLOWED: &[&str] = &[
 /// Upstream addresses `--deny-private-targets` refuses besides
 /// [`DEFAULT_ALLOWED`] (loopback, RFC 1918, link-local, CGNAT, ULA):
 /// 0.0.0.0/8, "this network" (RFC 791 §3.2; Linux routes it to the host).
-pub const MORE_PRIVATE_TARGETS: &[&str] = &["0.0.0.0/8"];
+pub(crate) const MORE_PRIVATE_TARGETS: &[&str] = &["0.0.0.0/8"];
 
 /// Parse a list of networks known to be valid (the constants above).
 pub(crate) fn cidrs(list: &[&str]) -> Vec<Cidr> {

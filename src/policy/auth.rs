@@ -10,17 +10,17 @@ use std::path::Path;
 use super::load::{PolicyError, read_bounded};
 
 /// The challenge field of every 407 response (RFC 9110 §11.7.1).
-pub const CHALLENGE_FIELD: &str = "Proxy-Authenticate: Basic realm=\"smolproxy\"\r\n";
+pub(crate) const CHALLENGE_FIELD: &str = "Proxy-Authenticate: Basic realm=\"smolproxy\"\r\n";
 
 /// The environment variable holding one `user:password`.
 pub const ENV_VAR: &str = "SMOLPROXY_AUTH";
 
 /// Largest auth file read, in bytes (a household has a few users).
-pub const MAX_AUTH_FILE_BYTES: u64 = 1024 * 1024;
+pub(crate) const MAX_AUTH_FILE_BYTES: u64 = 1024 * 1024;
 
 /// Longest base64 credentials token accepted; longer ones are refused
 /// without decoding.
-pub const MAX_TOKEN_LEN: usize = 1024;
+pub(crate) const MAX_TOKEN_LEN: usize = 1024;
 
 /// A secret string whose `Debug` does not show it.
 #[derive(Clone, PartialEq, Eq)]
@@ -34,7 +34,7 @@ impl std::fmt::Debug for Secret {
 
 /// Why a request is not authenticated; each maps to 407.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthError {
+pub(crate) enum AuthError {
     /// No `Proxy-Authorization` field.
     Missing,
     /// Not `Basic` with valid base64 `user:password`, or several fields.
@@ -45,7 +45,7 @@ pub enum AuthError {
 
 impl AuthError {
     /// A short explanation; never names the user or the password.
-    pub fn message(&self) -> &'static str {
+    pub(crate) fn message(&self) -> &'static str {
         match self {
             AuthError::Missing => "proxy authentication required",
             AuthError::Malformed => {
@@ -58,7 +58,7 @@ impl AuthError {
 
 /// The users allowed to use the proxy.
 #[derive(Default)]
-pub struct Credentials {
+pub(crate) struct Credentials {
     users: Vec<(String, Vec<u8>)>,
 }
 
@@ -86,7 +86,7 @@ fn split_pair(s: &str) -> Result<(&str, &str), &'static str> {
 
 impl Credentials {
     /// Add the `user:password` in `SMOLPROXY_AUTH`.
-    pub fn add_env(&mut self, s: &Secret) -> Result<(), PolicyError> {
+    pub(crate) fn add_env(&mut self, s: &Secret) -> Result<(), PolicyError> {
         let (u, p) = split_pair(&s.0).map_err(|why| PolicyError::BadUser(ENV_VAR.into(), why))?;
         self.users.push((u.to_string(), p.as_bytes().to_vec()));
         Ok(())
@@ -95,7 +95,7 @@ impl Credentials {
     /// Add the users of an auth file's `text`. Blank lines and `#`
     /// comments are skipped; a bad line is an error naming file:line (a
     /// half-read user list would lock people out without saying why).
-    pub fn add_file_text(&mut self, text: &str, origin: &str) -> Result<usize, PolicyError> {
+    pub(crate) fn add_file_text(&mut self, text: &str, origin: &str) -> Result<usize, PolicyError> {
         let mut added = 0;
         for (i, line) in text.lines().enumerate() {
             if line.trim().is_empty() || line.trim_start().starts_with('#') {
@@ -113,7 +113,7 @@ impl Credentials {
     }
 
     /// Read the auth file at `path`.
-    pub fn add_file(&mut self, path: &Path) -> Result<usize, PolicyError> {
+    pub(crate) fn add_file(&mut self, path: &Path) -> Result<usize, PolicyError> {
         let bytes = read_bounded(path, MAX_AUTH_FILE_BYTES)?;
         let text =
             String::from_utf8(bytes).map_err(|_| PolicyError::NotText(path.to_path_buf()))?;
@@ -123,7 +123,10 @@ impl Credentials {
     /// Check the request's `Proxy-Authorization` values; the user name on
     /// success. Every user is compared, each in constant time, so the
     /// time taken says nothing about which part was wrong.
-    pub fn check<'a>(&self, mut fields: impl Iterator<Item = &'a [u8]>) -> Result<&str, AuthError> {
+    pub(crate) fn check<'a>(
+        &self,
+        mut fields: impl Iterator<Item = &'a [u8]>,
+    ) -> Result<&str, AuthError> {
         let field = fields.next().ok_or(AuthError::Missing)?;
         if fields.next().is_some() {
             return Err(AuthError::Malformed);
@@ -140,7 +143,7 @@ impl Credentials {
     /// Check a user name and password (Basic, or SOCKS5's RFC 1929
     /// sub-negotiation); the user name on success. Every user is compared,
     /// each in constant time.
-    pub fn check_pair(&self, user: &[u8], pass: &[u8]) -> Result<&str, AuthError> {
+    pub(crate) fn check_pair(&self, user: &[u8], pass: &[u8]) -> Result<&str, AuthError> {
         let mut found = None;
         for (name, secret) in &self.users {
             let ok = ct_eq(name.as_bytes(), user) & ct_eq(secret, pass);
@@ -155,7 +158,7 @@ impl Credentials {
 /// `Basic <token68>` → the decoded bytes. The scheme is case-insensitive
 /// (RFC 9110 §11.1); one or more spaces follow it (§11.4); surrounding
 /// whitespace was trimmed by the head parser, trimmed again here.
-pub fn parse_basic(field: &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn parse_basic(field: &[u8]) -> Option<Vec<u8>> {
     let field = field.trim_ascii();
     let sp = field.iter().position(|&b| b == b' ')?;
     let (scheme, token) = field.split_at(sp);
@@ -170,7 +173,7 @@ pub fn parse_basic(field: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// Equal contents, in time that depends only on the lengths.
-pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     let mut diff = u8::from(a.len() != b.len());
     for (i, &x) in a.iter().enumerate() {
         diff |= x ^ b.get(i).copied().unwrap_or(!x);
@@ -192,7 +195,7 @@ fn sextet(b: u8) -> Option<u32> {
 /// Strict base64 (RFC 4648 §4, the alphabet RFC 7617 uses): length a
 /// multiple of 4, `=` padding only at the end, unused bits zero (§3.5),
 /// no whitespace. `None` for anything else.
-pub fn base64_decode(s: &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn base64_decode(s: &[u8]) -> Option<Vec<u8>> {
     if !s.len().is_multiple_of(4) {
         return None;
     }

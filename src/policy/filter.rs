@@ -23,18 +23,18 @@ use super::load::{PolicyError, read_bounded};
 /// Largest list file read, in bytes: the biggest public block lists are
 /// tens of megabytes; the bound stops `--block-list /dev/zero` from eating
 /// the memory of the device.
-pub const MAX_LIST_BYTES: u64 = 256 * 1024 * 1024;
+pub(crate) const MAX_LIST_BYTES: u64 = 256 * 1024 * 1024;
 
 /// How many bad lines of one file are logged with file:line; the rest are
 /// only counted (an Adblock list can hold thousands of cosmetic rules).
-pub const MAX_REPORTED_BAD_LINES: usize = 5;
+pub(crate) const MAX_REPORTED_BAD_LINES: usize = 5;
 
 /// Longest domain name (RFC 1035 §2.3.4: 255 octets on the wire, 253 as
 /// dotted text).
-pub const MAX_DOMAIN_LEN: usize = 253;
+pub(crate) const MAX_DOMAIN_LEN: usize = 253;
 
 /// Longest label (RFC 1035 §2.3.4).
-pub const MAX_LABEL_LEN: usize = 63;
+pub(crate) const MAX_LABEL_LEN: usize = 63;
 
 /// Names hosts files map to themselves (`127.0.0.1 localhost`); they are
 /// part of the file's boilerplate, not rules, and blocking them would cut
@@ -179,7 +179,7 @@ fn is_ip_literal(s: &str) -> bool {
 /// A rule as written (`Example.COM.`, `[::1]`, `10.0.0.1`) in the form it is
 /// stored and matched: lower-case, no trailing dot, no brackets. `None`
 /// when it is neither a valid domain name nor an IP literal.
-pub fn normalize_rule(s: &str) -> Option<String> {
+pub(crate) fn normalize_rule(s: &str) -> Option<String> {
     normalize(s).map(Cow::into_owned)
 }
 
@@ -315,7 +315,7 @@ pub fn add_list(set: &mut DomainSet, text: &[u8], origin: &str) -> ListReport {
 
 /// Read the list file at `path` into `set`. Only a file that cannot be
 /// read (or is larger than [`MAX_LIST_BYTES`]) is an error.
-pub fn load_list(set: &mut DomainSet, path: &Path) -> Result<ListReport, PolicyError> {
+pub(crate) fn load_list(set: &mut DomainSet, path: &Path) -> Result<ListReport, PolicyError> {
     let text = read_bounded(path, MAX_LIST_BYTES)?;
     Ok(add_list(set, &text, &path.display().to_string()))
 }

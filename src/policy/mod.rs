@@ -74,7 +74,7 @@ impl Default for PolicyConfig {
 
 /// Why the policy says no: each maps to 403 (`error.rs`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Denied {
+pub(crate) enum Denied {
     /// The client address is not allowed to use the proxy.
     Client(IpAddr),
     /// CONNECT to a port not in `--connect-ports`.
@@ -91,7 +91,7 @@ pub enum Denied {
 
 impl Denied {
     /// A short explanation for the error page and the log.
-    pub fn message(&self) -> String {
+    pub(crate) fn message(&self) -> String {
         match self {
             Denied::Client(ip) => format!("client {ip} is not allowed to use this proxy"),
             Denied::ConnectPort(p) => {
@@ -198,7 +198,7 @@ impl Policy {
 
     /// Check the request's `Proxy-Authorization` values. `Ok(None)` when
     /// no authentication is configured, `Ok(Some(user))` on success.
-    pub fn authenticate<'a>(
+    pub(crate) fn authenticate<'a>(
         &self,
         fields: impl Iterator<Item = &'a [u8]>,
     ) -> Result<Option<String>, AuthError> {
@@ -209,14 +209,18 @@ impl Policy {
     }
 
     /// Whether clients must authenticate (`--auth-file`, `SMOLPROXY_AUTH`).
-    pub fn auth_required(&self) -> bool {
+    pub(crate) fn auth_required(&self) -> bool {
         self.auth.is_some()
     }
 
     /// Check a user name and password (SOCKS5, RFC 1929) against the same
     /// users as `Proxy-Authorization`, in constant time. `Ok(None)` when no
     /// authentication is configured, `Ok(Some(user))` on success.
-    pub fn authenticate_pair(&self, user: &[u8], pass: &[u8]) -> Result<Option<String>, AuthError> {
+    pub(crate) fn authenticate_pair(
+        &self,
+        user: &[u8],
+        pass: &[u8],
+    ) -> Result<Option<String>, AuthError> {
         match &self.auth {
             None => Ok(None),
             Some(c) => c.check_pair(user, pass).map(|u| Some(u.to_string())),
@@ -224,14 +228,14 @@ impl Policy {
     }
 
     /// May the proxy go to `host` (lower-case, from the request target)?
-    pub fn check_host(&self, host: &str) -> Result<(), Denied> {
+    pub(crate) fn check_host(&self, host: &str) -> Result<(), Denied> {
         self.filter
             .check(host)
             .map_err(|b| Denied::Domain(host.to_string(), b))
     }
 
     /// May this client use the proxy? Deny wins over allow.
-    pub fn check_client(&self, ip: IpAddr) -> Result<(), Denied> {
+    pub(crate) fn check_client(&self, ip: IpAddr) -> Result<(), Denied> {
         let ip = canonical(ip);
         if self.deny.iter().any(|n| n.contains(ip)) || !self.allow.iter().any(|n| n.contains(ip)) {
             return Err(Denied::Client(ip));
@@ -240,7 +244,7 @@ impl Policy {
     }
 
     /// May CONNECT reach this port?
-    pub fn check_connect_port(&self, port: u16) -> Result<(), Denied> {
+    pub(crate) fn check_connect_port(&self, port: u16) -> Result<(), Denied> {
         if self.connect_ports.allows(port) {
             Ok(())
         } else {
@@ -252,7 +256,7 @@ impl Policy {
     /// the local host), nor to one of its own listening sockets (a loop),
     /// nor, with `--deny-private-targets`, to private addresses. Asked
     /// for every resolved address, just before connecting.
-    pub fn check_target(&self, addr: SocketAddr, own: &[SocketAddr]) -> Result<(), Denied> {
+    pub(crate) fn check_target(&self, addr: SocketAddr, own: &[SocketAddr]) -> Result<(), Denied> {
         let ip = canonical(addr.ip());
         if ip.is_unspecified() {
             return Err(Denied::Target(addr));

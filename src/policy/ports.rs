@@ -2,7 +2,7 @@
 
 /// Ports CONNECT may reach by default: HTTPS only, as tinyproxy advises,
 /// so the proxy cannot be used to reach mail or other services.
-pub const DEFAULT_CONNECT_PORTS: &[u16] = &[443];
+pub(crate) const DEFAULT_CONNECT_PORTS: &[u16] = &[443];
 
 /// Which ports CONNECT may reach.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -95,6 +95,11 @@ impl Dialer {
         }
     }
 
+    /// The addresses the proxy listens on.
+    pub(crate) fn own(&self) -> &[SocketAddr] {
+        &self.own
+    }
+
     /// Connect to `to`: the first of its addresses that `policy` allows and
     /// that answers. Refused addresses are skipped; if every one is refused
     /// the refusal is the error.
