@@ -307,13 +307,16 @@ def fig_http(s, origin_port, close, a, runs_n=1, warm=False):
     return runs
 
 
-def fig_tunnel(s, origin_port, a, runs_n=1):
-    """Figure 4: 1 GiB through a CONNECT tunnel with curl -p; MB/s and CPU-s per GiB."""
+def fig_tunnel(s, origin_port, a, runs_n=1, socks=False):
+    """Figure 4: 1 GiB through a CONNECT tunnel with curl -p (or, with socks, through
+    a SOCKS5 tunnel with curl --socks5); MB/s and CPU-s per GiB."""
     url = f"http://127.0.0.1:{origin_port}/big.bin"
     runs = []
     for _ in range(runs_n):
         cmd = ["curl", "-sS", "-o", "/dev/null", "--max-time", "120", "-w", "%{size_download} %{time_total}"]
-        if s.proxy:
+        if s.proxy and socks:
+            cmd += ["--socks5", f"127.0.0.1:{s.port}"]
+        elif s.proxy:
             cmd += ["-p", "-x", f"http://127.0.0.1:{s.port}"]
         cmd.append(url)
         c0 = cpu_seconds(s.proc.pid) if s.proxy else 0
@@ -328,7 +331,7 @@ def fig_tunnel(s, origin_port, a, runs_n=1):
         runs.append({"mbps": size / secs / 1e6 if ok else 0.0,
                      "cpu_per_gib": cpu / (size / GIB) if (cpu is not None and size) else None,
                      "ok": ok, "err": out.stderr.strip()[:200]})
-        log(f"  {s.name} tunnel 1 GiB: {runs[-1]}")
+        log(f"  {s.name} {'SOCKS5' if socks else 'CONNECT'} tunnel 1 GiB: {runs[-1]}")
     return runs
 
 
@@ -484,6 +487,8 @@ ROWS = [
     ("**3. proxy CPU µs per connection-per-request**", "cl_cpu", ".1f", False),
     ("4. 1 GiB via CONNECT tunnel (curl -p): MB/s", "tun_mbps", ",.0f", True),
     ("4. proxy CPU-s per GiB tunnelled", "tun_cpu", ".2f", False),
+    ("4s. 1 GiB via SOCKS5 tunnel (curl --socks5, with --socks): MB/s", "stun_mbps", ",.0f", True),
+    ("4s. proxy CPU-s per GiB tunnelled through SOCKS5", "stun_cpu", ".2f", False),
     ("5. idle RSS (KiB)", "idle_rss", ",.0f", False),
     ("5. idle PSS (KiB)", "idle_pss", ",.0f", False),
     ("5. 1,000 idle tunnels: RSS (KiB)", "h1k_rss", ",.0f", False),
@@ -524,6 +529,11 @@ def summarise(res):
         out["tun_mbps"] = med(r["mbps"] for r in ok)
         out["tun_cpu"] = med(r["cpu_per_gib"] for r in ok)
         out["tun_cpu_range"] = spread(r["cpu_per_gib"] for r in ok)
+    if res.get("stun"):
+        ok = [r for r in res["stun"] if r["ok"]]
+        out["stun_mbps"] = med(r["mbps"] for r in ok)
+        out["stun_cpu"] = med(r["cpu_per_gib"] for r in ok)
+        out["stun_cpu_range"] = spread(r["cpu_per_gib"] for r in ok)
     mem = res.get("mem")
     if mem:
         out["idle_rss"] = med(r["idle_rss"] for r in mem)
@@ -688,6 +698,8 @@ def main():
     p.add_argument("--conns", type=int, default=50)
     p.add_argument("--round-tunnels", type=int, default=1000)
     p.add_argument("--quick", action="store_true", help="1 run, 2 s wrk runs, for development")
+    p.add_argument("--socks", action="store_true",
+                   help="also measure figure 4 through smolproxy's SOCKS5 (curl --socks5), beside CONNECT")
     p.add_argument("--out", help="also write the Markdown report to this file")
     p.add_argument("--json", help="write raw results to this file")
     p.add_argument("--command", help="command line to record in the report")
@@ -754,7 +766,7 @@ def main():
 
         def smol_cmd(port):
             return [a.binary, "-q", "--listen", f"127.0.0.1:{port}", "--connect-ports", "any",
-                    "--max-clients", "20000"]
+                    "--max-clients", "20000"] + (["--socks-ports", "any"] if a.socks else [])
 
         all_subjects = {
             "direct": Subject("direct", version=tool_version([nginx, "-v"])),
@@ -819,7 +831,7 @@ def main():
                 else:
                     s.proc = ngx
                 res = raw[s.name]
-                for key in ("rt", "ka", "cl", "tun"):
+                for key in ("rt", "ka", "cl", "tun", "stun"):
                     res[key] = []
                 fig_http(s, origin_port, False, a, 0, warm=True)
                 live.append(s)
@@ -837,6 +849,8 @@ def main():
                     res["ka"] += fig_http(s, origin_port, False, a)
                     res["cl"] += fig_http(s, origin_port, True, a)
                     res["tun"] += fig_tunnel(s, origin_port, a)
+                    if a.socks and s.name == "smolproxy":
+                        res["stun"] += fig_tunnel(s, origin_port, a, socks=True)
                     if s.proxy and s.proc.poll() is not None:
                         raise RuntimeError(f"{s.name} exited during the run (status {s.proc.returncode})")
                 except Exception as e:
@@ -863,6 +877,9 @@ def main():
             for r in res.get("tun", []):
                 if not r["ok"]:
                     notes.append(f"{s.name}: 1 GiB tunnel transfer failed: {r['err']}")
+            for r in res.get("stun", []):
+                if not r["ok"]:
+                    notes.append(f"{s.name}: 1 GiB SOCKS5 tunnel transfer failed: {r['err']}")
             figs[s.name] = summarise(res)
         text = report(subjects, figs, notes, a, cmdline)
         print(text)

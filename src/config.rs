@@ -74,6 +74,10 @@ pub struct Config {
     pub log_level: log::LevelFilter,
     /// Who may use the proxy and where it may go.
     pub policy: PolicyConfig,
+    /// Answer SOCKS5 on the same port (off with `--no-socks`).
+    pub socks: bool,
+    /// `--socks-ports`: the ports a SOCKS5 CONNECT may reach.
+    pub socks_ports: ConnectPorts,
     /// `--pac-direct`: domains the PAC script sends DIRECT (normalised).
     pub pac_direct: Vec<String>,
     /// Operations: `--access-log`, `--log-format`, `--user`.
@@ -143,6 +147,9 @@ fn ops_flags(p: &mut pico_args::Arguments) -> Result<OpsConfig, ConfigError> {
 
 /// The hosts file the `--dns-server` client consults before asking.
 pub const DEFAULT_HOSTS_FILE: &str = "/etc/hosts";
+/// Ports a SOCKS5 CONNECT may reach by default: the web's two, so the
+/// proxy cannot be used to reach mail or other services.
+pub const DEFAULT_SOCKS_PORTS: &[u16] = &[80, 443];
 
 impl Default for Config {
     fn default() -> Self {
@@ -162,6 +169,8 @@ impl Default for Config {
             via: true,
             log_level: log::LevelFilter::Info,
             policy: PolicyConfig::default(),
+            socks: true,
+            socks_ports: ConnectPorts::Only(DEFAULT_SOCKS_PORTS.to_vec()),
             pac_direct: Vec::new(),
             ops: OpsConfig::default(),
             upstream: None,
@@ -321,6 +330,7 @@ pub fn parse_args(args: Vec<OsString>) -> Result<Command, ConfigError> {
         })?;
     }
     c.policy = policy_flags(&mut p)?;
+    socks_flags(&mut p, &mut c)?;
     c.pac_direct = p
         .values_from_fn("--pac-direct", |s: &str| domain_arg("--pac-direct", s))
         .map_err(arg_error)?;
@@ -413,6 +423,21 @@ fn policy_flags(p: &mut pico_args::Arguments) -> Result<PolicyConfig, ConfigErro
     Ok(c)
 }
 
+/// Take the SOCKS5 flags out of `p`: `--no-socks`, `--socks-ports LIST`.
+fn socks_flags(p: &mut pico_args::Arguments, c: &mut Config) -> Result<(), ConfigError> {
+    c.socks = !p.contains("--no-socks");
+    let ports = |s: &str| {
+        ConnectPorts::parse(s).map_err(|m| m.replacen("--connect-ports", "--socks-ports", 1))
+    };
+    if let Some(v) = p
+        .opt_value_from_fn("--socks-ports", ports)
+        .map_err(arg_error)?
+    {
+        c.socks_ports = v;
+    }
+    Ok(())
+}
+
 /// The `--help` text.
 pub const HELP: &str = "\
 smolproxy — a small, fast HTTP/HTTPS forward proxy
@@ -422,6 +447,7 @@ USAGE:
 
 Point browsers, curl (-x), apt and phones at it as their HTTP and HTTPS proxy.
 Plain http:// requests are forwarded; https:// goes through CONNECT tunnels.
+SOCKS5 clients may use the same port.
 
 LISTENING:
     --listen ADDR              Address to listen on; repeat for several
@@ -456,6 +482,10 @@ WHO MAY USE IT, WHERE IT MAY GO:
     --default-deny             Refuse every domain not allowed by --allow-domain/-list
     --deny-private-targets     Refuse upstream connections to private addresses
                                SIGHUP reloads the auth file and every list.
+
+SOCKS5 (same port; told apart from HTTP by its first byte):
+    --socks-ports LIST         Ports SOCKS5 may reach: 80,443 or any [default: 80,443]
+    --no-socks                 Do not answer SOCKS5 (only HTTP)
 
 OWN PAGES (http://PROXY:PORT/: dashboard, /status.json, /metrics, /proxy.pac):
     --pac-direct DOMAIN        The PAC script sends DOMAIN and its subdomains
@@ -517,6 +547,23 @@ mod tests {
         assert!(c.via);
         assert_eq!(c.log_level, log::LevelFilter::Info);
         assert_eq!(c.auth_fail_delay, Duration::from_secs(1));
+        assert!(c.socks);
+        assert_eq!(c.socks_ports, ConnectPorts::Only(vec![80, 443]));
+    }
+
+    #[test]
+    fn socks_flags_table() {
+        let c = parse(&["--no-socks", "--socks-ports", "22,8080"]).unwrap();
+        assert!(!c.socks);
+        assert_eq!(c.socks_ports, ConnectPorts::Only(vec![22, 8080]));
+        assert_eq!(
+            parse(&["--socks-ports=any"]).unwrap().socks_ports,
+            ConnectPorts::Any
+        );
+        let e = parse(&["--socks-ports", "0"]).unwrap_err();
+        assert!(e.starts_with("--socks-ports: invalid port '0'"), "{e}");
+        let e = parse(&["--socks-ports"]).unwrap_err();
+        assert_eq!(e, "--socks-ports needs a value");
     }
 
     #[test]

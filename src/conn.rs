@@ -25,6 +25,7 @@ use crate::policy::auth::AuthError;
 use crate::policy::filter::Blocked;
 use crate::policy::{Denied, Policy};
 use crate::route::{Decision, Here, Route, route};
+use crate::socks;
 use crate::state::{Shared, Slot};
 use crate::upstream::Upstream;
 use crate::upstream::chain::Parent;
@@ -42,6 +43,11 @@ pub(crate) async fn serve(io: Async<TcpStream>, peer: SocketAddr, shared: Arc<Sh
         if let Some(held) = REFUSED_LOG.allow() {
             let client = crate::logger::client(peer);
             log::warn!("{client} refused: {}{}", denied.message(), HeldBack(held));
+        }
+        // A SOCKS5 client is told in its own protocol (its first bytes
+        // are waited for no longer than a lingering close lasts).
+        if shared.config.socks && socks::sniff(&mut client, LINGER_TIME).await {
+            return socks::serve(shared, client, slot, Some(denied)).await;
         }
         let msg = denied.message();
         let body = format!("{msg}\n");
@@ -73,6 +79,11 @@ pub(crate) async fn serve(io: Async<TcpStream>, peer: SocketAddr, shared: Arc<Sh
     loop {
         if !wait_for_request(&shared, &mut client, first).await {
             break;
+        }
+        // SOCKS5 on the same port: told apart by its first byte.
+        let head_timeout = shared.config.head_timeout;
+        if first && shared.config.socks && socks::sniff(&mut client, head_timeout).await {
+            return socks::serve(shared, client, slot, None).await;
         }
         first = false;
         let start = Instant::now();

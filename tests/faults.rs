@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use common::client::{dial, get, read_request, read_response, read_to_close};
 use common::origin::Origin;
 use common::strict::parse_message;
-use common::{Config, Proxy, eventually, open_fds};
+use common::{Config, Proxy, eventually, full_backlog, open_fds};
 
 // ------------------------------------------------------------ log capture
 
@@ -429,22 +429,6 @@ fn connection_refused_gets_502() {
         .unwrap();
     let req = get(&format!("http://{closed}/"));
     expect_answer(&env, req, 502, &["connection refused"]);
-}
-
-/// A listener whose accept queue is full: further SYNs are dropped, so a
-/// connect hangs until its timeout. Returns the listener and the sockets
-/// that fill it (kept open).
-fn full_backlog() -> Option<(TcpListener, Vec<TcpStream>)> {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = l.local_addr().unwrap();
-    let mut fill = Vec::new();
-    for _ in 0..5000 {
-        match TcpStream::connect_timeout(&addr, Duration::from_millis(300)) {
-            Ok(s) => fill.push(s),
-            Err(_) => return Some((l, fill)),
-        }
-    }
-    None
 }
 
 fn expect_connect_timeout(env: &Env, target: SocketAddr) {

@@ -139,6 +139,9 @@ fn flood_of_refused_clients_does_not_stall_allowed_ones() {
                 while !stop.load(Ordering::Relaxed) {
                     if let Ok(mut s) = TcpStream::connect(v4) {
                         s.set_read_timeout(Some(IO_WAIT)).unwrap();
+                        // As real clients do: the first bytes tell the proxy
+                        // whether to refuse in HTTP or in SOCKS5.
+                        let _ = s.write_all(b"GET http://localhost/ HTTP/1.1\r\n\r\n");
                         let mut buf = [0u8; 64];
                         if matches!(std::io::Read::read(&mut s, &mut buf), Ok(n) if buf[..n].starts_with(b"HTTP/1.1 403"))
                         {

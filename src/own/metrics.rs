@@ -67,7 +67,7 @@ pub(crate) fn render(s: &Snapshot, p: &Process, version: &str) -> String {
         ),
         (
             "smolproxy_tunnels_active",
-            "CONNECT tunnels open now.",
+            "CONNECT and SOCKS5 tunnels open now.",
             s.tunnels,
         ),
     ];

@@ -137,7 +137,13 @@ impl Credentials {
             .position(|&b| b == b':')
             .ok_or(AuthError::Malformed)?;
         let (user, pass) = decoded.split_at(colon);
-        let pass = pass.get(1..).unwrap_or_default();
+        self.check_pair(user, pass.get(1..).unwrap_or_default())
+    }
+
+    /// Check a user name and password (Basic, or SOCKS5's RFC 1929
+    /// sub-negotiation); the user name on success. Every user is compared,
+    /// each in constant time.
+    pub(crate) fn check_pair(&self, user: &[u8], pass: &[u8]) -> Result<&str, AuthError> {
         let mut found = None;
         for (name, secret) in &self.users {
             let ok = ct_eq(name.as_bytes(), user) & ct_eq(secret, pass);

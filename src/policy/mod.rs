@@ -210,6 +210,25 @@ impl Policy {
         }
     }
 
+    /// Whether clients must authenticate (`--auth-file`, `SMOLPROXY_AUTH`).
+    pub(crate) fn auth_required(&self) -> bool {
+        self.auth.is_some()
+    }
+
+    /// Check a user name and password (SOCKS5, RFC 1929) against the same
+    /// users as `Proxy-Authorization`, in constant time. `Ok(None)` when no
+    /// authentication is configured, `Ok(Some(user))` on success.
+    pub(crate) fn authenticate_pair(
+        &self,
+        user: &[u8],
+        pass: &[u8],
+    ) -> Result<Option<String>, AuthError> {
+        match &self.auth {
+            None => Ok(None),
+            Some(c) => c.check_pair(user, pass).map(|u| Some(u.to_string())),
+        }
+    }
+
     /// May the proxy go to `host` (lower-case, from the request target)?
     pub(crate) fn check_host(&self, host: &str) -> Result<(), Denied> {
         self.filter
@@ -412,5 +431,27 @@ mod tests {
             "www.example.com is blocked by the rule 'example.com'"
         );
         assert_eq!(p.authenticate(std::iter::empty()), Ok(None));
+    }
+
+    #[test]
+    fn user_password_pairs() {
+        let open = Policy::new(&PolicyConfig::default()).unwrap();
+        assert!(!open.auth_required());
+        assert_eq!(open.authenticate_pair(b"any", b"thing"), Ok(None));
+        let c = PolicyConfig {
+            auth_env: Some(Secret("me:pa:ss".into())),
+            ..PolicyConfig::default()
+        };
+        let p = Policy::new(&c).unwrap();
+        assert!(p.auth_required());
+        assert_eq!(p.authenticate_pair(b"me", b"pa:ss"), Ok(Some("me".into())));
+        for (u, pw) in [
+            (&b"me"[..], &b"pa:s"[..]),
+            (b"me", b"pa:ss "),
+            (b"Me", b"pa:ss"),
+            (b"", b""),
+        ] {
+            assert_eq!(p.authenticate_pair(u, pw), Err(AuthError::Wrong), "{u:?}");
+        }
     }
 }

@@ -220,10 +220,6 @@ impl Dialer {
     /// Connect to `to` the way the rules say: directly, or by a tunnel
     /// through its parent. Returns the socket and the address connected to
     /// (the parent's, through one).
-    #[allow(
-        dead_code,
-        reason = "the entry point of SOCKS5 inbound (socks.rs, another branch)"
-    )]
     pub(crate) async fn dial(
         &self,
         to: &Authority,

@@ -149,3 +149,19 @@ pub fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     }
     cond()
 }
+
+/// A listener whose accept queue is full: further SYNs are dropped, so a
+/// connect hangs until its timeout. Returns the listener and the sockets
+/// that fill it (kept open).
+pub fn full_backlog() -> Option<(std::net::TcpListener, Vec<TcpStream>)> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let mut fill = Vec::new();
+    for _ in 0..5000 {
+        match TcpStream::connect_timeout(&addr, Duration::from_millis(300)) {
+            Ok(s) => fill.push(s),
+            Err(_) => return Some((l, fill)),
+        }
+    }
+    None
+}
