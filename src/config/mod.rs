@@ -5,8 +5,20 @@
 
 use std::ffi::OsString;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
+
+mod args;
+mod help;
+mod ops;
+
+pub use args::ConfigError;
+use args::{
+    allow_domain_arg, arg_error, block_arg, count, dns_server, domain_arg, parse_duration,
+    parse_listen, upstream_rule,
+};
+pub use help::HELP;
+use ops::ops_flags;
+pub use ops::{LogFormat, OpsConfig};
 
 use crate::policy::PolicyConfig;
 use crate::policy::acl::Cidr;
@@ -96,55 +108,6 @@ pub struct Config {
     pub hosts_file: std::path::PathBuf,
 }
 
-/// How access lines are written (`--log-format`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum LogFormat {
-    /// `CLIENT METHOD TARGET STATUS up=N down=N Nms user=U [note=…]`.
-    #[default]
-    Text,
-    /// One JSON object per line.
-    Json,
-}
-
-/// The operations flags: where access lines go, their format, and the
-/// user to become after binding.
-#[derive(Debug, Clone, Default)]
-pub struct OpsConfig {
-    /// Append access lines to this file (reopened on SIGHUP) instead of
-    /// writing them to stderr.
-    pub access_log: Option<PathBuf>,
-    /// Format of access lines.
-    pub log_format: LogFormat,
-    /// Drop to this user (and its groups) right after binding.
-    pub user: Option<String>,
-}
-
-/// Take the operations flags out of `p`.
-fn ops_flags(p: &mut pico_args::Arguments) -> Result<OpsConfig, ConfigError> {
-    let mut c = OpsConfig {
-        access_log: p.opt_value_from_str("--access-log").map_err(arg_error)?,
-        user: p.opt_value_from_str("--user").map_err(arg_error)?,
-        ..OpsConfig::default()
-    };
-    if let Some(v) = p
-        .opt_value_from_str::<_, String>("--log-format")
-        .map_err(arg_error)?
-    {
-        c.log_format = match v.as_str() {
-            "text" => LogFormat::Text,
-            "json" => LogFormat::Json,
-            _ => {
-                let why = format!("--log-format must be text or json, got '{v}'");
-                return Err(ConfigError::BadValue(why));
-            }
-        };
-    }
-    if c.user.as_deref() == Some("") {
-        return Err(ConfigError::BadValue("--user needs a user name".into()));
-    }
-    Ok(c)
-}
-
 /// The hosts file the `--dns-server` client consults before asking.
 pub const DEFAULT_HOSTS_FILE: &str = "/etc/hosts";
 /// Ports a SOCKS5 CONNECT may reach by default: the web's two, so the
@@ -191,71 +154,6 @@ pub enum Command {
     Help,
     /// Print the version.
     Version,
-}
-
-/// A mistake on the command line: printed as one line, exit code 2.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ConfigError {
-    /// A flag was given without its value.
-    MissingValue(String),
-    /// A flag's value was refused: the message names the flag and a fix.
-    BadValue(String),
-    /// An argument that no flag takes.
-    Unknown(String),
-}
-
-impl std::fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ConfigError::MissingValue(flag) => write!(f, "{flag} needs a value"),
-            ConfigError::BadValue(why) => f.write_str(why),
-            ConfigError::Unknown(arg) => write!(f, "unknown argument '{arg}' (see --help)"),
-        }
-    }
-}
-
-impl std::error::Error for ConfigError {}
-
-/// Parse a duration: `30` (seconds), `30s`, `500ms`, `2m`, `1h`.
-pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
-    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
-        Some(i) => s.split_at(i),
-        None => (s, "s"),
-    };
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("invalid duration '{s}' (try 30, 30s, 500ms, 2m)"))?;
-    let d = match unit {
-        "ms" => Duration::from_millis(n),
-        "s" => Duration::from_secs(n),
-        "m" => Duration::from_secs(n.saturating_mul(60)),
-        "h" => Duration::from_secs(n.saturating_mul(3600)),
-        _ => return Err(format!("invalid duration '{s}' (try 30, 30s, 500ms, 2m)")),
-    };
-    if d.is_zero() {
-        return Err(format!("duration '{s}' must be more than zero"));
-    }
-    Ok(d)
-}
-
-/// Parse a listen address: `IP:PORT`, `[IPv6]:PORT`, or a bare `PORT`
-/// (which means 127.0.0.1:PORT, loopback only).
-pub(crate) fn parse_listen(s: &str) -> Result<SocketAddr, String> {
-    if let Ok(port) = s.parse::<u16>() {
-        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
-    }
-    s.parse().map_err(|_| {
-        format!("invalid listen address '{s}' (try 127.0.0.1:8888, [::]:8888 or 0.0.0.0:8888)")
-    })
-}
-
-fn count(s: &str, what: &str, min: usize, max: usize) -> Result<usize, String> {
-    match s.parse::<usize>() {
-        Ok(n) if (min..=max).contains(&n) => Ok(n),
-        _ => Err(format!(
-            "{what} must be a number from {min} to {max}, got '{s}'"
-        )),
-    }
 }
 
 /// Parse the arguments after the program name.
@@ -351,54 +249,6 @@ pub fn parse_args(args: Vec<OsString>) -> Result<Command, ConfigError> {
     Ok(Command::Run(Box::new(c)))
 }
 
-/// One readable line for a pico-args error.
-fn arg_error(err: pico_args::Error) -> ConfigError {
-    match err {
-        pico_args::Error::OptionWithoutAValue(k) => ConfigError::MissingValue(k.to_string()),
-        // pico-args reports a failed value parser this way.
-        pico_args::Error::Utf8ArgumentParsingFailed { cause, .. } => ConfigError::BadValue(cause),
-        pico_args::Error::ArgumentParsingFailed { cause } => ConfigError::BadValue(cause),
-        other => ConfigError::BadValue(other.to_string()),
-    }
-}
-
-/// A domain given on the command line, normalised, or a usage error.
-fn domain_arg(flag: &str, s: &str) -> Result<String, String> {
-    crate::policy::filter::normalize_rule(s)
-        .ok_or_else(|| format!("{flag}: invalid domain '{s}' (try ads.example.com)"))
-}
-
-fn block_arg(s: &str) -> Result<String, String> {
-    domain_arg("--block", s)
-}
-
-fn allow_domain_arg(s: &str) -> Result<String, String> {
-    domain_arg("--allow-domain", s)
-}
-
-/// `ADDR` (port 53) or `ADDR:PORT`, `[V6]:PORT`.
-fn dns_server(s: &str) -> Result<SocketAddr, String> {
-    s.parse::<SocketAddr>()
-        .or_else(|_| {
-            s.parse::<std::net::IpAddr>()
-                .map(|ip| SocketAddr::new(ip, 53))
-        })
-        .map_err(|_| format!("--dns-server: invalid address '{s}' (try 192.168.1.1 or [::1]:5353)"))
-}
-
-/// `DOMAIN=URL` or `DOMAIN=direct`.
-fn upstream_rule(s: &str) -> Result<(String, Option<Parent>), String> {
-    let (domain, to) = s.split_once('=').ok_or_else(|| {
-        format!("--upstream-for: expected DOMAIN=URL or DOMAIN=direct, got '{s}'")
-    })?;
-    let domain = domain_arg("--upstream-for", domain)?;
-    if to == "direct" {
-        return Ok((domain, None));
-    }
-    let parent = Parent::parse(to).map_err(|m| format!("--upstream-for: {m}"))?;
-    Ok((domain, Some(parent)))
-}
-
 /// Take the policy flags out of `p`.
 fn policy_flags(p: &mut pico_args::Arguments) -> Result<PolicyConfig, ConfigError> {
     let mut c = PolicyConfig::default();
@@ -438,97 +288,10 @@ fn socks_flags(p: &mut pico_args::Arguments, c: &mut Config) -> Result<(), Confi
     Ok(())
 }
 
-/// The `--help` text.
-pub const HELP: &str = "\
-smolproxy — a small, fast HTTP/HTTPS forward proxy
-
-USAGE:
-    smolproxy [OPTIONS]
-
-Point browsers, curl (-x), apt and phones at it as their HTTP and HTTPS proxy.
-Plain http:// requests are forwarded; https:// goes through CONNECT tunnels.
-SOCKS5 clients may use the same port.
-
-LISTENING:
-    --listen ADDR              Address to listen on; repeat for several
-                               (IPv4, [IPv6]:PORT, or a bare PORT = 127.0.0.1:PORT)
-                               [default: 127.0.0.1:8888]
-    --threads N                Executor threads [default: CPUs, at most 4]
-    --max-clients N            Concurrent client connections; beyond it a new
-                               client gets 503 and is closed [default: 1024]
-    --dns-threads N            Threads for name lookups [default: 4]
-    --user NAME                After binding, drop to NAME's uid, gid and groups
-                               (start as root to bind ports below 1024)
-
-TIMEOUTS (30 = 30s; units ms, s, m, h):
-    --connect-timeout T        Upstream connect, and DNS lookup [default: 10s]
-    --head-timeout T           Whole request head, once begun [default: 20s]
-    --idle-timeout T           Idle keep-alive client connection [default: 60s]
-    --read-timeout T           Silence during an exchange (504/close) [default: 120s]
-    --tunnel-idle-timeout T    CONNECT tunnel with no traffic [default: 600s]
-    --drain-timeout T          Grace for in-flight work on SIGINT/SIGTERM [default: 10s]
-
-WHO MAY USE IT, WHERE IT MAY GO:
-    --allow CIDR               Allow clients from CIDR (repeatable). Without any
-                               --allow: loopback, private, link-local, CGNAT, ULA
-    --deny CIDR                Refuse clients from CIDR (repeatable; wins over --allow)
-    --auth-file FILE           Require Basic proxy auth; FILE has user:password lines.
-                               Or set SMOLPROXY_AUTH=user:password for one user
-    --connect-ports LIST       Ports CONNECT may reach: 443,8443 or any [default: 443]
-    --block DOMAIN             Refuse DOMAIN and its subdomains (repeatable)
-    --block-list FILE          Domains to refuse: plain, hosts-file or ||adblock^ lines
-    --allow-domain DOMAIN      Permit DOMAIN even if blocked (repeatable)
-    --allow-list FILE          Domains to permit even if blocked
-    --default-deny             Refuse every domain not allowed by --allow-domain/-list
-    --deny-private-targets     Refuse upstream connections to private addresses
-                               SIGHUP reloads the auth file and every list.
-
-SOCKS5 (same port; told apart from HTTP by its first byte):
-    --socks-ports LIST         Ports SOCKS5 may reach: 80,443 or any [default: 80,443]
-    --no-socks                 Do not answer SOCKS5 (only HTTP)
-
-OWN PAGES (http://PROXY:PORT/: dashboard, /status.json, /metrics, /proxy.pac):
-    --pac-direct DOMAIN        The PAC script sends DOMAIN and its subdomains
-                               DIRECT, not through the proxy (repeatable)
-
-UPSTREAM PROXIES:
-    --upstream URL             Send everything through a parent proxy:
-                               http://host:port, socks5://host:port (names
-                               resolved here) or socks5h://host:port (by it).
-                               Credentials: SMOLPROXY_UPSTREAM_AUTH=user:pass
-    --upstream-for DOMAIN=URL  DOMAIN and its subdomains through URL, or
-                               DOMAIN=direct to go directly (repeatable; the
-                               most specific domain wins)
-    --dns-server ADDR[:PORT]   Resolve names by asking this DNS server (repeatable;
-                               /etc/hosts first, answers cached by TTL) instead
-                               of the system resolver
-
-OUTPUT:
-    --no-via                   Do not add `Via: 1.1 smolproxy` (1.0 for HTTP/1.0 messages)
-    --access-log FILE          Append access lines to FILE instead of stderr;
-                               SIGHUP reopens it (for logrotate)
-    --log-format FORMAT        Access lines as text or json (one object per line)
-                               [default: text]
-    -v, --verbose              More logs (-vv: trace)
-    -q, --quiet                Warnings and errors only on stderr (no access lines there)
-    --log-level LEVEL          off, error, warn, info, debug or trace
-    -h, --help                 This text
-    -V, --version              Version
-
-EXAMPLES:
-    smolproxy                                   # loopback only, port 8888
-    smolproxy --listen 0.0.0.0:8888             # whole LAN (private ranges only)
-    smolproxy --listen [::]:8888 --block-list /etc/smolproxy/ads.txt
-    SMOLPROXY_AUTH=me:secret smolproxy --listen 0.0.0.0:3128
-    curl -x http://127.0.0.1:8888 http://example.com/
-
-Exit codes: 0 after a clean shutdown, 1 on a runtime failure (cannot listen),
-2 on a usage error.
-";
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
     fn parse(args: &[&str]) -> Result<Config, String> {
         match parse_args(args.iter().map(OsString::from).collect()) {
