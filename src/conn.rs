@@ -24,7 +24,7 @@ use crate::own::{self, View};
 use crate::policy::auth::AuthError;
 use crate::policy::filter::Blocked;
 use crate::policy::{Denied, Policy};
-use crate::route::{Decision, Here, Route, route};
+use crate::route::{Decision, Here, NOWHERE, Route, may_name_self, route};
 use crate::socks;
 use crate::state::{Shared, Slot};
 use crate::upstream::Upstream;
@@ -69,10 +69,10 @@ pub(crate) async fn serve(io: Async<TcpStream>, peer: SocketAddr, shared: Arc<Sh
     }
     let mut upstream: Option<Upstream> = None;
     let mut first = true;
-    let here = Here {
-        reached: client.io.get_ref().local_addr().unwrap_or(peer),
-        listening: shared.dialer.own(),
-    };
+    // The address this client reached: asked of the kernel only once a
+    // request may be for the proxy itself, a system call that plain
+    // forwarding does not need.
+    let mut reached: Option<SocketAddr> = None;
     // Body bytes of this connection, added to its client's total once, at
     // the end (the top-clients table takes a lock; requests do not).
     let mut conn_bytes = 0u64;
@@ -113,6 +113,13 @@ pub(crate) async fn serve(io: Async<TcpStream>, peer: SocketAddr, shared: Arc<Sh
             }
         };
         let policy = shared.policy();
+        if reached.is_none() && may_name_self(&head.target) {
+            reached = Some(client.io.get_ref().local_addr().unwrap_or(peer));
+        }
+        let here = Here {
+            reached: reached.unwrap_or(NOWHERE),
+            listening: shared.dialer.own(),
+        };
         let Decision { route, user } = route(&head, &policy, &here, shared.dialer.hops());
         let (route, user) = guessing_flood(&shared, peer, &head, route, user);
         let user = user.as_deref();
@@ -259,10 +266,12 @@ fn guessing_flood(
     route: Route,
     user: Option<String>,
 ) -> (Route, Option<String>) {
-    // Both headers: the own pages take `Authorization` too (route.rs).
-    let credentials =
-        head.value("proxy-authorization").is_some() || head.value("authorization").is_some();
-    if !credentials || !shared.guesses.flooding(peer.ip()) {
+    // The flood check first: it is one atomic load when nobody floods, and
+    // this runs for every request. Both headers: the own pages take
+    // `Authorization` too (route.rs).
+    if !shared.guesses.flooding(peer.ip())
+        || (head.value("proxy-authorization").is_none() && head.value("authorization").is_none())
+    {
         return (route, user);
     }
     if let Some(held) = FLOOD_LOG.allow() {

@@ -53,6 +53,25 @@ pub(crate) struct Decision {
     pub(crate) user: Option<String>,
 }
 
+/// Stands for the reached address when it was not asked for: port 0
+/// matches no request-target (a target's port is never 0).
+pub(crate) const NOWHERE: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
+    std::net::Ipv4Addr::UNSPECIFIED,
+    0,
+));
+
+/// Whether a request-target may name the proxy itself, so its caller must
+/// know the address the client reached: origin-form and `*`, and
+/// absolute-form whose host may be an IP literal (a bracket or a digit
+/// first; only IP literals are recognised as the proxy, see [`Here`]).
+pub(crate) fn may_name_self(target: &str) -> bool {
+    let rest = match target.get(..7) {
+        Some(scheme) if scheme.eq_ignore_ascii_case("http://") => target.get(7..).unwrap_or(""),
+        _ => return target.starts_with('/') || target == "*",
+    };
+    rest.starts_with(|c: char| c == '[' || c.is_ascii_digit())
+}
+
 /// Where the proxy is, to recognise requests addressed to itself.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Here<'a> {
@@ -447,5 +466,34 @@ mod tests {
                 "{raw:?}"
             );
         }
+    }
+
+    #[test]
+    fn which_targets_may_name_the_proxy() {
+        let cases = [
+            ("/", true),
+            ("/metrics", true),
+            ("*", true),
+            ("http://127.0.0.1:8888/metrics", true),
+            ("HTTP://[::1]:8888/", true),
+            ("http://192.168.1.2/proxy.pac", true),
+            ("http://example.com/", false),
+            ("https://127.0.0.1/", false),
+            ("example.com:443", false),
+            ("", false),
+        ];
+        for (target, want) in cases {
+            assert_eq!(may_name_self(target), want, "{target}");
+        }
+        // NOWHERE is never taken for the proxy.
+        let here = Here {
+            reached: NOWHERE,
+            listening: &[],
+        };
+        let a = Authority {
+            host: "0.0.0.0".into(),
+            port: 80,
+        };
+        assert!(!here.is_self(&a));
     }
 }
