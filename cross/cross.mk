@@ -6,7 +6,9 @@
 #   make cross-test-all  the same for every supported target (ARMv6, x86_64 too)
 #   make cross-test-mipsel  best effort: MIPS under qemu
 #   make cross-check     check already built binaries (static, CPU arch, size budget)
-#   make dist            dist/smolproxy-VERSION-TARGET.tar.gz + .sha256 for DIST_TARGETS
+#   make dist            dist/smolproxy-VERSION-TARGET.tar.gz + .sha256 for DIST_TARGETS,
+#                        and the OpenWrt packages (make ipk)
+#   make ipk             dist/smolproxy_VERSION-1_ARCH.ipk (+ .sha256) for DIST_TARGETS
 #   make dist-mipsel     the same for MIPS (tier 3, best effort, not in `dist`)
 #   make size-report     stripped size per release-profile option (SIZE_TARGET)
 #   make cross-aarch64 | cross-armv7 | cross-armv6 | cross-x86_64 | cross-mipsel
@@ -28,7 +30,7 @@ CROSS_ENV = CARGO='$(CARGO)' SUDO='$(SUDO)'
 
 .PHONY: cross-build cross-check cross-test cross-test-all dist size-report \
         cross-aarch64 cross-armv7 cross-armv6 cross-x86_64 cross-mipsel \
-        cross-test-mipsel dist-mipsel
+        cross-test-mipsel dist-mipsel ipk
 
 cross-build:
 	$(CROSS_ENV) bash cross/build.sh $(CROSS_TARGETS)
@@ -49,10 +51,12 @@ cross-check:
 	  bash cross/check.sh $$t target/$$t/release/smolproxy || exit 1; \
 	done
 
-## cross-test: build aarch64 and armv7, check them, proxy real bytes under qemu-user
+## cross-test: build aarch64 and armv7, check them, proxy real bytes under qemu-user;
+## check the OpenWrt init script and the aarch64 .ipk
 cross-test:
 	$(CROSS_ENV) bash cross/cross-test.sh $(CROSS_TEST_TARGETS)
 	bash cross/test-openwrt.sh
+	bash cross/test-ipk.sh aarch64-unknown-linux-musl
 
 cross-test-all:
 	$(CROSS_ENV) bash cross/cross-test.sh $(CROSS_TARGETS)
@@ -61,6 +65,11 @@ cross-test-all:
 dist:
 	$(CROSS_ENV) bash cross/build.sh $(DIST_TARGETS)
 	bash cross/dist.sh $(DIST_TARGETS)
+	bash cross/ipk.sh $(DIST_TARGETS)
+
+ipk:
+	$(CROSS_ENV) bash cross/build.sh $(DIST_TARGETS)
+	bash cross/ipk.sh $(DIST_TARGETS)
 
 # Best effort (tier 3): separate so that a MIPS failure never blocks a release.
 cross-test-mipsel:
@@ -68,6 +77,7 @@ cross-test-mipsel:
 dist-mipsel:
 	$(CROSS_ENV) bash cross/build.sh $(MIPS_TARGET)
 	bash cross/dist.sh $(MIPS_TARGET)
+	bash cross/ipk.sh $(MIPS_TARGET)
 
 size-report:
 	$(CROSS_ENV) bash cross/size-report.sh $(SIZE_TARGET)

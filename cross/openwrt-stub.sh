@@ -27,7 +27,7 @@ config_load() {
 	echo "config_load $*"
 	f=${UCI_ROOT:-}/etc/config/$1
 	[ -f "$f" ] || return 0
-	eval "$(awk '
+	stub_vars=$(awk '
 		function unq(s) { gsub(/^[\047"]|[\047"]$/, "", s); return s }
 		{ sub(/^[ \t]+/, "") }
 		/^#/ || NF == 0 { next }
@@ -39,7 +39,8 @@ config_load() {
 			val[var] = v
 		}
 		END { for (k in val) printf "%s=\047%s\047\n", k, val[k] }
-	' "$f")"
+	' "$f") || { echo "config_load: cannot read $f" >&2; return 1; }
+	eval "$stub_vars"
 }
 config_get() {
 	eval "stub_v=\${CONFIG_${2}_${3}:-}"
