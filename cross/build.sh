@@ -56,6 +56,15 @@ known_target() {
     esac
     return 1
 }
+# MIPS: a static executable, not a static PIE. In a MIPS static PIE the
+# linker puts each weak undefined symbol (std's optional libc functions, such
+# as getrandom, which a static link leaves out) in the GOT's local part with
+# value 0, and musl's start-up code (rcrt1) adds the load address to every
+# local GOT entry: std's "is it there?" test then sees the load address, calls
+# it, and the process dies with SIGSEGV at start-up (cross/README.md, MIPS).
+extra_rustflags() {
+    case $1 in mips*) echo " -C relocation-model=static" ;; esac
+}
 env_name() { echo "$1" | tr 'a-z.-' 'A-Z__'; }   # CARGO_TARGET_<TRIPLE>_*
 
 # ---------- route ----------
@@ -140,7 +149,7 @@ build_native() {
         # The "unable to open library directory .../rustlib/$t/lib" linker
         # warning is expected: that directory only exists with a prebuilt std.
         env "CARGO_ZIGBUILD_PYTHON_PATH=$ZIG_VENV/bin/python3" \
-            "CARGO_TARGET_${E}_RUSTFLAGS=-C link-self-contained=no" \
+            "CARGO_TARGET_${E}_RUSTFLAGS=-C link-self-contained=no$(extra_rustflags "$t")" \
             cargo "+$NIGHTLY" zigbuild --locked --release --target "$t" \
             -Zbuild-std=std,panic_abort
     fi
@@ -154,7 +163,9 @@ build_docker() {
     else
         ensure_nightly
         say "building $t: cross $CROSS_RS_VERSION (docker) +$NIGHTLY build-std, CROSS_CONFIG=cross/Cross.toml"
-        CROSS_CONFIG=cross/Cross.toml cross "+$NIGHTLY" build --locked --release --target "$t"
+        # cross passes CARGO_* variables into the container.
+        env "CARGO_TARGET_$(env_name "$t")_RUSTFLAGS=$(extra_rustflags "$t")" CROSS_CONFIG=cross/Cross.toml \
+            cross "+$NIGHTLY" build --locked --release --target "$t"
     fi
 }
 
