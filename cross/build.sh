@@ -52,7 +52,7 @@ prebuilt_std() {   # targets with a rustup std that rust-lld links on its own
 known_target() {
     case $1 in
         aarch64-unknown-linux-musl|x86_64-unknown-linux-musl|armv7-unknown-linux-musleabihf|\
-        arm-unknown-linux-musleabihf|mipsel-unknown-linux-musl) return 0 ;;
+        arm-unknown-linux-musleabihf|mipsel-unknown-linux-musl|mips-unknown-linux-musl) return 0 ;;
     esac
     return 1
 }
@@ -157,7 +157,7 @@ build_native() {
 build_docker() {
     local t=$1
     ensure_cross
-    if [ "$t" != mipsel-unknown-linux-musl ]; then
+    if [ "${t#mips}" = "$t" ]; then
         say "building $t: cross $CROSS_RS_VERSION (docker), CROSS_CONFIG=cross/Cross.toml"
         CROSS_CONFIG=cross/Cross.toml cross build --locked --release --target "$t"
     else
@@ -171,7 +171,7 @@ build_docker() {
 
 for t in "$@"; do
     known_target "$t" || die "unknown target $t (see cross/README.md)"
-    case $t in mipsel-*) say "NOTE: $t is tier 3 in Rust: best effort, not part of cross-test";; esac
+    case $t in mips*) say "NOTE: $t is tier 3 in Rust: best effort, not part of cross-test";; esac
     "build_$CROSS_ROUTE" "$t"
     bin=${CARGO_TARGET_DIR:-target}/$t/release/smolproxy
     [ -x "$bin" ] || die "build of $t produced no $bin"

@@ -21,6 +21,7 @@ runner_for() {
         armv7-*)   echo "qemu-arm-static -cpu cortex-a7" ;;
         arm-*)     echo "qemu-arm-static -cpu arm1176" ;;
         mipsel-*)  echo "qemu-mipsel-static -cpu 24Kc" ;;
+        mips-*)    echo "qemu-mips-static -cpu 24Kc" ;;
         x86_64-*)  echo "" ;;
         *) die "no runner for $1" ;;
     esac

@@ -16,6 +16,7 @@
 #   arm-unknown-linux-musleabihf    arm_arm1176jzf-s_vfp
 #   x86_64-unknown-linux-musl       x86_64
 #   mipsel-unknown-linux-musl       mipsel_24kc
+#   mips-unknown-linux-musl         mips_24kc
 #
 # Layout, as OpenWrt's own scripts/ipkg-build writes it (so stock opkg reads
 # it like any package from the OpenWrt feeds): a gzip'd tar (GNU format) of
@@ -42,6 +43,7 @@ openwrt_arches() {
         arm-unknown-linux-musleabihf) echo arm_arm1176jzf-s_vfp ;;
         x86_64-unknown-linux-musl) echo x86_64 ;;
         mipsel-unknown-linux-musl) echo mipsel_24kc ;;
+        mips-unknown-linux-musl) echo mips_24kc ;;
         *) die "no OpenWrt architecture known for $1" ;;
     esac
 }
