@@ -36,12 +36,12 @@ command_for() { run_script "$1" | sed -n 's/^param command //p'; }
 
 out=$(run_script -)
 echo "$out" | sed 's/^/  /'
-echo "$out" | grep -qx 'use_procd 1 start 95' || fail "USE_PROCD/START"
-echo "$out" | grep -q '^param respawn ' || fail "no respawn"
-echo "$out" | grep -qx 'param user nobody' || fail "not running as nobody"
-echo "$out" | grep -qx 'param no_new_privs 1' || fail "no no_new_privs"
-echo "$out" | grep -qx 'signal smolproxy \* HUP' || fail "reload does not send SIGHUP"
-echo "$out" | grep -qx 'config_load smolproxy' || fail "the UCI config is not loaded"
+grep -qx 'use_procd 1 start 95' <<<"$out" || fail "USE_PROCD/START"
+grep -q '^param respawn ' <<<"$out" || fail "no respawn"
+grep -qx 'param user nobody' <<<"$out" || fail "not running as nobody"
+grep -qx 'param no_new_privs 1' <<<"$out" || fail "no no_new_privs"
+grep -qx 'signal smolproxy \* HUP' <<<"$out" || fail "reload does not send SIGHUP"
+grep -qx 'config_load smolproxy' <<<"$out" || fail "the UCI config is not loaded"
 base="/usr/bin/smolproxy --listen 0.0.0.0:8888 --threads 1 --dns-threads 1 --max-clients 128"
 cmd=$(echo "$out" | sed -n 's/^param command //p')
 [ "$cmd" = "$base" ] || fail "without a config: $cmd"
