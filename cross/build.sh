@@ -12,10 +12,11 @@
 #   native  no containers:
 #           - aarch64/x86_64 musl: rustup's prebuilt std, linked by rust-lld
 #             (ships with rustc; musl's crt and libc come from rust-std).
-#           - armv7/arm (ARMv6)/mipsel musl: nightly -Zbuild-std=std,panic_abort
+#           - armv7/arm (ARMv6)/mipsel/mips musl: nightly -Zbuild-std=std,panic_abort
 #             with zig as linker and C compiler (cargo-zigbuild; zig from the
 #             PyPI package ziglang, in a private venv). -C link-self-contained=no
-#             lets zig supply musl's start files and libc.
+#             lets zig supply musl's start files and libc; MIPS adds
+#             -C relocation-model=static (extra_rustflags below).
 # Any install that cannot be done fails the build with a message: nothing is
 # skipped silently.
 set -euo pipefail

@@ -5,7 +5,7 @@
 #   cross/cross-test.sh TARGET...      (make cross-test: aarch64 and armv7)
 #
 # aarch64 -> Cortex-A53 (Pi 3), armv7 -> Cortex-A7 (Pi 2), arm -> ARM1176
-# (Pi Zero/1), mipsel -> 24Kc (soft-float MIPS32 routers), x86_64 -> this CPU.
+# (Pi Zero/1), mipsel and mips -> 24Kc (soft-float MIPS32 routers), x86_64 -> this CPU.
 # Installs what is missing (qemu-user-static, file, binutils, curl) with apt;
 # fails if it cannot.
 set -euo pipefail
