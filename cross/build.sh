@@ -12,10 +12,11 @@
 #   native  no containers:
 #           - aarch64/x86_64 musl: rustup's prebuilt std, linked by rust-lld
 #             (ships with rustc; musl's crt and libc come from rust-std).
-#           - armv7/arm (ARMv6)/mipsel musl: nightly -Zbuild-std=std,panic_abort
+#           - armv7/arm (ARMv6)/mipsel/mips musl: nightly -Zbuild-std=std,panic_abort
 #             with zig as linker and C compiler (cargo-zigbuild; zig from the
 #             PyPI package ziglang, in a private venv). -C link-self-contained=no
-#             lets zig supply musl's start files and libc.
+#             lets zig supply musl's start files and libc; MIPS adds
+#             -C relocation-model=static (extra_rustflags below).
 # Any install that cannot be done fails the build with a message: nothing is
 # skipped silently.
 set -euo pipefail
@@ -52,9 +53,18 @@ prebuilt_std() {   # targets with a rustup std that rust-lld links on its own
 known_target() {
     case $1 in
         aarch64-unknown-linux-musl|x86_64-unknown-linux-musl|armv7-unknown-linux-musleabihf|\
-        arm-unknown-linux-musleabihf|mipsel-unknown-linux-musl) return 0 ;;
+        arm-unknown-linux-musleabihf|mipsel-unknown-linux-musl|mips-unknown-linux-musl) return 0 ;;
     esac
     return 1
+}
+# MIPS: a static executable, not a static PIE. In a MIPS static PIE the
+# linker puts each weak undefined symbol (std's optional libc functions, such
+# as getrandom, which a static link leaves out) in the GOT's local part with
+# value 0, and musl's start-up code (rcrt1) adds the load address to every
+# local GOT entry: std's "is it there?" test then sees the load address, calls
+# it, and the process dies with SIGSEGV at start-up (cross/README.md, MIPS).
+extra_rustflags() {
+    case $1 in mips*) echo " -C relocation-model=static" ;; esac
 }
 env_name() { echo "$1" | tr 'a-z.-' 'A-Z__'; }   # CARGO_TARGET_<TRIPLE>_*
 
@@ -140,7 +150,7 @@ build_native() {
         # The "unable to open library directory .../rustlib/$t/lib" linker
         # warning is expected: that directory only exists with a prebuilt std.
         env "CARGO_ZIGBUILD_PYTHON_PATH=$ZIG_VENV/bin/python3" \
-            "CARGO_TARGET_${E}_RUSTFLAGS=-C link-self-contained=no" \
+            "CARGO_TARGET_${E}_RUSTFLAGS=-C link-self-contained=no$(extra_rustflags "$t")" \
             cargo "+$NIGHTLY" zigbuild --locked --release --target "$t" \
             -Zbuild-std=std,panic_abort
     fi
@@ -148,19 +158,21 @@ build_native() {
 build_docker() {
     local t=$1
     ensure_cross
-    if [ "$t" != mipsel-unknown-linux-musl ]; then
+    if [ "${t#mips}" = "$t" ]; then
         say "building $t: cross $CROSS_RS_VERSION (docker), CROSS_CONFIG=cross/Cross.toml"
         CROSS_CONFIG=cross/Cross.toml cross build --locked --release --target "$t"
     else
         ensure_nightly
         say "building $t: cross $CROSS_RS_VERSION (docker) +$NIGHTLY build-std, CROSS_CONFIG=cross/Cross.toml"
-        CROSS_CONFIG=cross/Cross.toml cross "+$NIGHTLY" build --locked --release --target "$t"
+        # cross passes CARGO_* variables into the container.
+        env "CARGO_TARGET_$(env_name "$t")_RUSTFLAGS=$(extra_rustflags "$t")" CROSS_CONFIG=cross/Cross.toml \
+            cross "+$NIGHTLY" build --locked --release --target "$t"
     fi
 }
 
 for t in "$@"; do
     known_target "$t" || die "unknown target $t (see cross/README.md)"
-    case $t in mipsel-*) say "NOTE: $t is tier 3 in Rust: best effort, not part of cross-test";; esac
+    case $t in mips*) say "NOTE: $t is tier 3 in Rust: best effort, not part of cross-test";; esac
     "build_$CROSS_ROUTE" "$t"
     bin=${CARGO_TARGET_DIR:-target}/$t/release/smolproxy
     [ -x "$bin" ] || die "build of $t produced no $bin"

@@ -7,6 +7,7 @@
 # - no program interpreter and no shared-library dependency (readelf);
 # - `readelf -A`: Tag_CPU_arch v6 for arm-*, v7 for armv7-* (a v7 instruction in
 #   a Pi Zero/1 binary would die with SIGILL there);
+# - MIPS: a plain static executable, not a static PIE (see cross/build.sh);
 # - aarch64: within the size budget (SIZE_BUDGET bytes, default 1 MiB).
 set -euo pipefail
 
@@ -26,7 +27,8 @@ case $t in
     aarch64-*) want="ARM aarch64" ;;
     x86_64-*)  want="x86-64" ;;
     arm-*|armv7-*) want="ARM, EABI5" ;;
-    mipsel-*)  want="MIPS" ;;
+    mipsel-*)  want="32-bit LSB" ;;
+    mips-*)    want="32-bit MSB" ;;
     *) die "unknown target $t" ;;
 esac
 [[ $desc == *"$want"* ]] || die "$t: expected '$want' in: $desc"
@@ -40,6 +42,13 @@ case $t in
         fp=$(readelf -A "$bin" | sed -n 's/^ *Tag_FP_arch: *//p' | head -1)
         echo "  readelf -A: Tag_CPU_arch: $arch, Tag_FP_arch: $fp"
         [ "$arch" = "$want_arch" ] || die "$t: Tag_CPU_arch is '$arch', want $want_arch"
+        ;;
+    mips*)
+        [[ $desc == *", MIPS, MIPS32 rel2"* ]] || die "$t: not a MIPS32r2 binary: $desc"
+        # Not a static PIE: there, musl's start-up code turns std's weak
+        # undefined symbols into the load address and the binary dies at
+        # start-up (cross/build.sh, extra_rustflags).
+        [[ $desc != *"static-pie"* ]] || die "$t: a static PIE (SIGSEGV at start-up on MIPS); build with -C relocation-model=static"
         ;;
 esac
 

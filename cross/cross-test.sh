@@ -5,7 +5,7 @@
 #   cross/cross-test.sh TARGET...      (make cross-test: aarch64 and armv7)
 #
 # aarch64 -> Cortex-A53 (Pi 3), armv7 -> Cortex-A7 (Pi 2), arm -> ARM1176
-# (Pi Zero/1), mipsel -> 24Kc (soft-float MIPS32 routers), x86_64 -> this CPU.
+# (Pi Zero/1), mipsel and mips -> 24Kc (soft-float MIPS32 routers), x86_64 -> this CPU.
 # Installs what is missing (qemu-user-static, file, binutils, curl) with apt;
 # fails if it cannot.
 set -euo pipefail
@@ -21,6 +21,7 @@ runner_for() {
         armv7-*)   echo "qemu-arm-static -cpu cortex-a7" ;;
         arm-*)     echo "qemu-arm-static -cpu arm1176" ;;
         mipsel-*)  echo "qemu-mipsel-static -cpu 24Kc" ;;
+        mips-*)    echo "qemu-mips-static -cpu 24Kc" ;;
         x86_64-*)  echo "" ;;
         *) die "no runner for $1" ;;
     esac

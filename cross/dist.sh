@@ -5,7 +5,7 @@
 #
 # Each archive holds one directory smolproxy-VERSION-TARGET/ with the static
 # binary, README.md, LICENSE, the systemd unit, the OpenWrt init script and
-# a logrotate snippet for --access-log.
+# UCI config, and a logrotate snippet for --access-log.
 # Archives are reproducible: sorted names, fixed owner and mtime (the last
 # commit's time, or SOURCE_DATE_EPOCH), gzip without a timestamp.
 # Each binary is checked (cross/check.sh) before it is packed.
@@ -36,6 +36,7 @@ for t in "$@"; do
     install -m 0644 LICENSE "$stage/$name/LICENSE"
     install -m 0644 cross/smolproxy.service "$stage/$name/smolproxy.service"
     install -m 0755 cross/smolproxy.openwrt "$stage/$name/smolproxy.openwrt"
+    install -m 0644 cross/smolproxy.uci "$stage/$name/smolproxy.uci"
     install -m 0644 cross/smolproxy.logrotate "$stage/$name/smolproxy.logrotate"
     tar -C "$stage" --sort=name --mtime="@$epoch" --owner=0 --group=0 --numeric-owner \
         -cf - "$name" | gzip -9 -n > "dist/$name.tar.gz"
