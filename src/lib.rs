@@ -20,6 +20,8 @@ pub mod privileges;
 pub(crate) mod state;
 /// One client connection's story: head → route → answer → log.
 pub(crate) mod conn;
+/// `--transparent`: redirected connections, by Host or TLS server name.
+pub mod transparent;
 /// SOCKS5 on the same port: handshake, checks, then the same relay.
 pub mod socks;
 /// The one decision per request: own page, refuse, tunnel or forward.

@@ -17,7 +17,7 @@ use std::net::{IpAddr, SocketAddr};
 use crate::error::Error;
 use crate::http::framing::max_forwards;
 use crate::http::head::Head;
-use crate::http::target::{Authority, Target, parse_target};
+use crate::http::target::{Authority, Target, parse_authority, parse_target};
 use crate::own::pages::Page;
 use crate::policy::Policy;
 use crate::upstream::chain::{Hop, Hops};
@@ -162,6 +162,53 @@ fn decide(
         Target::Origin(path) => own_page(Page::for_path(&path), head, policy, user),
         Target::Asterisk => Ok(Route::Own(Page::NotFound)),
     }
+}
+
+/// A request that reached a `--transparent` listener (its client does not
+/// know of the proxy), whose connection the firewall redirected from `to`:
+/// the target is origin-form, so the name comes from the one `Host` field
+/// (RFC 9112 §3.2; absolute-form is taken too, §3.2.2), the domain rules
+/// apply to that name, and the origin dialed is `to` itself — no DNS, so
+/// the name cannot point elsewhere; the egress guard still sees `to`.
+/// No proxy credentials (the client cannot know of them); no parent.
+pub(crate) fn transparent(head: &Head, policy: &Policy, to: SocketAddr) -> Route {
+    transparent_route(head, policy, to).unwrap_or_else(Route::Refuse)
+}
+
+fn transparent_route(head: &Head, policy: &Policy, to: SocketAddr) -> Result<Route, Error> {
+    let target = parse_target(&head.method, &head.target).map_err(Error::Target)?;
+    check_host_fields(head)?;
+    let (name, host_field, path) = match target {
+        Target::Origin(path) => {
+            let host = head
+                .value("host")
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .ok_or(Error::BadRequest("missing Host field"))?;
+            let a = parse_authority(host, Some(80)).map_err(Error::Target)?;
+            (a.host, host.to_string(), path)
+        }
+        Target::Http {
+            authority,
+            host_field,
+            path,
+        } => (authority.host, host_field, path),
+        _ => {
+            return Err(Error::NotImplemented(
+                "a redirected connection takes origin-form HTTP requests only",
+            ));
+        }
+    };
+    policy.check_host(&name).map_err(Error::Denied)?;
+    let origin = Authority {
+        host: to.ip().to_canonical().to_string(),
+        port: to.port(),
+    };
+    Ok(Route::Direct {
+        origin,
+        host_field,
+        path,
+        hop: None,
+    })
 }
 
 /// RFC 9112 §3.2: an HTTP/1.1 request must carry exactly one Host field.
@@ -407,6 +454,56 @@ mod tests {
             &Hops::default(),
         );
         assert_eq!(d.user.as_deref(), Some("alice"));
+    }
+
+    #[test]
+    fn transparent_requests_dial_the_original_destination() {
+        let c = PolicyConfig {
+            block: vec!["ads.example".into()],
+            auth_env: Some(Secret("alice:pw".into())),
+            ..PolicyConfig::default()
+        };
+        let policy = Policy::new(&c).unwrap();
+        let to: SocketAddr = "198.18.0.9:80".parse().unwrap();
+        let cases = [
+            // The name from Host, the address from the redirect; no 407.
+            (
+                "GET /a?b HTTP/1.1\r\nHost: www.a.test\r\n\r\n",
+                "direct 198.18.0.9:80 www.a.test /a?b",
+            ),
+            (
+                "GET / HTTP/1.1\r\nHost: b.test:8080\r\n\r\n",
+                "direct 198.18.0.9:80 b.test:8080 /",
+            ),
+            (
+                "GET http://c.test/x HTTP/1.1\r\nHost: c.test\r\n\r\n",
+                "direct 198.18.0.9:80 c.test /x",
+            ),
+            // The rules apply to the Host name, not to the address.
+            (
+                "GET / HTTP/1.1\r\nHost: x.ads.example\r\n\r\n",
+                "refuse 403",
+            ),
+            ("GET / HTTP/1.1\r\n\r\n", "refuse 400"),
+            ("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", "refuse 400"),
+            ("GET / HTTP/1.1\r\nHost: a b\r\n\r\n", "refuse 400"),
+            ("CONNECT a.test:443 HTTP/1.1\r\n\r\n", "refuse 501"),
+            ("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n", "refuse 501"),
+        ];
+        for (raw, want) in cases {
+            let d = Decision {
+                route: transparent(&head(raw), &policy, to),
+                user: None,
+            };
+            assert_eq!(shape(&d), want, "{raw:?}");
+        }
+        let v6: SocketAddr = "[2001:db8::1]:80".parse().unwrap();
+        let raw = "GET / HTTP/1.1\r\nHost: a.test\r\n\r\n";
+        let d = Decision {
+            route: transparent(&head(raw), &policy, v6),
+            user: None,
+        };
+        assert_eq!(shape(&d), "direct [2001:db8::1]:80 a.test /");
     }
 
     #[test]

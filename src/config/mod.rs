@@ -60,6 +60,9 @@ pub const AUTH_FAIL_DELAY: Duration = Duration::from_secs(1);
 pub struct Config {
     /// Addresses to listen on.
     pub listen: Vec<SocketAddr>,
+    /// `--transparent`: listeners for connections a firewall redirected
+    /// (`transparent.rs`); none by default.
+    pub transparent: Vec<SocketAddr>,
     /// Executor threads.
     pub threads: usize,
     /// Concurrent client connections.
@@ -119,6 +122,7 @@ impl Default for Config {
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
         Config {
             listen: vec![DEFAULT_LISTEN.parse().expect("valid default address")],
+            transparent: Vec::new(),
             threads: cpus.clamp(1, DEFAULT_MAX_THREADS),
             max_clients: DEFAULT_MAX_CLIENTS,
             dns_threads: DEFAULT_DNS_THREADS,
@@ -180,6 +184,17 @@ pub fn parse_args(args: Vec<OsString>) -> Result<Command, ConfigError> {
     if !listen.is_empty() {
         c.listen = listen;
     }
+    let transparent: Vec<SocketAddr> = p
+        .values_from_fn("--transparent", parse_listen)
+        .map_err(arg_error)?;
+    if let Some(twice) = transparent
+        .iter()
+        .enumerate()
+        .find(|(i, a)| transparent[..*i].contains(a) || c.listen.contains(a))
+    {
+        return Err(e(format!("--transparent {} is also listened on", twice.1)));
+    }
+    c.transparent = transparent;
     let opt =
         |p: &mut pico_args::Arguments, name: &'static str| -> Result<Option<String>, ConfigError> {
             p.opt_value_from_str::<_, String>(name).map_err(arg_error)
