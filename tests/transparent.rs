@@ -13,6 +13,7 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::process::Command;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -70,6 +71,26 @@ fn read_to_close(s: &mut TcpStream) -> Vec<u8> {
             Err(e) => panic!("no close within the timeout: {e}"),
         }
     }
+}
+
+/// An origin on `l` answering each request with `body` (and closing),
+/// keeping the address each connection came from.
+fn page(l: TcpListener, body: &'static str) -> Origin {
+    Origin::on(l, move |s, seen| {
+        seen.lock()
+            .unwrap()
+            .push(s.peer_addr().unwrap().ip().to_string());
+        let mut r = std::io::BufReader::new(&s);
+        let mut line = String::new();
+        while std::io::BufRead::read_line(&mut r, &mut line).is_ok_and(|n| n > 2) {
+            line.clear();
+        }
+        let head = format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let _ = (&s).write_all(head.as_bytes());
+    })
 }
 
 fn curl(lan: &Lan, args: &[&str]) -> std::process::Output {
@@ -321,4 +342,70 @@ fn ipv6_and_ipv4_redirects_reach_one_dual_stack_listener() {
     assert_eq!(origin4.connections.load(Ordering::SeqCst), 1);
     let line = p.wait_for("http://four.test/v4");
     assert!(line.contains(" 200 "), "{line}");
+}
+
+#[test]
+#[ignore = "needs root and ip netns; make test runs them"]
+fn the_debian_snippet_redirects_the_lans_web_traffic_but_not_the_routers_own() {
+    let lan = Lan::with_wan();
+    let wan = lan.wan.clone().unwrap();
+    // An origin out on the "internet", and a web page of the router's own.
+    let far = in_ns(&wan, || {
+        TcpListener::bind(format!("{}:80", lan.wan_v4)).unwrap()
+    });
+    let far = page(far, "far");
+    let own = page(bind_router(&lan, format!("{}:80", lan.router_v4)), "own");
+    let snippet = std::fs::read_to_string("examples/router/debian.nft").unwrap();
+    assert!(snippet.contains("define LAN = \"eth1\""));
+    lan.nft(&snippet.replace("define LAN = \"eth1\"", "define LAN = \"lan0\""));
+    let mut p = proxy(&lan, &["--transparent", &format!("[::]:{PORT}")]);
+    let resolve = format!("far.test:80:{}", lan.wan_v4);
+    let out = curl(&lan, &["--resolve", &resolve, "http://far.test/x"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "far");
+    let line = p.wait_for("http://far.test/x");
+    assert!(line.contains(" GET http://far.test/x 200 "), "{line}");
+    // The origin saw the proxy's connection (from the router), not the
+    // client's: the proxy's own traffic was not redirected again.
+    assert_eq!(*far.seen.lock().unwrap(), [lan.router_wan_v4.clone()]);
+    // The router's own page is reached directly, not through the proxy.
+    let out = curl(&lan, &[&format!("http://{}/", lan.router_v4)]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "own");
+    assert_eq!(*own.seen.lock().unwrap(), [lan.client_v4.clone()]);
+    let stopped = p.stop();
+    assert!(
+        !stopped.contains(&format!("http://{}/", lan.router_v4)),
+        "{stopped}"
+    );
+}
+
+#[test]
+#[ignore = "needs root and ip netns; make test runs them"]
+fn the_openwrt_snippet_loads_into_a_fw4_table() {
+    let lan = Lan::new();
+    let path = std::fs::canonicalize("examples/router/openwrt-fw4.nft").unwrap();
+    // fw4 includes /etc/nftables.d/*.nft inside its `table inet fw4`.
+    lan.nft(&format!(
+        "table inet fw4 {{\ninclude \"{}\"\n}}\n",
+        path.display()
+    ));
+    let out = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &lan.router,
+            "nft",
+            "list",
+            "chain",
+            "inet",
+            "fw4",
+        ])
+        .arg("smolproxy_transparent")
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        listed.contains("iifname \"br-lan\" tcp dport { 80, 443 }")
+            && listed.contains("redirect to :3129"),
+        "{listed}"
+    );
 }

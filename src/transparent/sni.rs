@@ -242,6 +242,27 @@ mod tests {
             h
         };
         let cases: Vec<(&str, Vec<u8>, Hello)> = vec![
+            // Real clients' hellos (captured: fuzz/seeds/tls_sni/).
+            (
+                "openssl s_client",
+                include_bytes!("../../fuzz/seeds/tls_sni/01-openssl-s_client").to_vec(),
+                Hello::Name("seed.example.test".into()),
+            ),
+            (
+                "curl",
+                include_bytes!("../../fuzz/seeds/tls_sni/02-curl").to_vec(),
+                Hello::Name("curl.example.test".into()),
+            ),
+            (
+                "curl to an address",
+                include_bytes!("../../fuzz/seeds/tls_sni/03-curl-no-sni").to_vec(),
+                Hello::NoName,
+            ),
+            (
+                "curl in 100-byte records",
+                include_bytes!("../../fuzz/seeds/tls_sni/04-curl-in-100-byte-records").to_vec(),
+                Hello::Name("curl.example.test".into()),
+            ),
             ("one record", named.clone(), name()),
             ("split in 7-byte records", split_records(&named, 7), name()),
             ("split in 1-byte records", split_records(&named, 1), name()),

@@ -2,6 +2,9 @@
 //! `Lan` is a "router" namespace joined to a "LAN client" namespace by a
 //! veth pair, with addresses from the benchmark ranges (198.18.0.0/15 and
 //! 2001:2::/48) on the veth only, so nothing reaches a real network.
+//! `Lan::with_wan` adds an "internet" namespace behind the router (which
+//! then routes between the two), in 198.19.0.0/16, for origins that are
+//! not on the router itself.
 //! `in_ns` runs a closure on a thread moved into a namespace: sockets it
 //! creates (listeners, connections) live there and may then be used from
 //! any thread. Everything is deleted when the `Lan` is dropped.
@@ -58,6 +61,12 @@ pub struct Lan {
     pub client_v4: String,
     /// The router's IPv6 address on the veth: `2001:2:0:N::1`.
     pub router_v6: String,
+    /// The "internet" namespace behind the router, when made.
+    pub wan: Option<String>,
+    /// Its address: `198.19.N.2`.
+    pub wan_v4: String,
+    /// The router's address on that side: `198.19.N.1`.
+    pub router_wan_v4: String,
 }
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
@@ -75,6 +84,9 @@ impl Lan {
             router_v4: format!("198.18.{net}.1"),
             client_v4: format!("198.18.{net}.2"),
             router_v6: format!("2001:2:0:{net:x}::1"),
+            wan: None,
+            wan_v4: format!("198.19.{net}.2"),
+            router_wan_v4: format!("198.19.{net}.1"),
         };
         lan.setup(net).unwrap_or_else(|e| {
             panic!(
@@ -105,6 +117,38 @@ impl Lan {
         ))
     }
 
+    /// The same with an "internet" namespace behind the router: the client
+    /// routes through the router, which forwards between its two sides.
+    pub fn with_wan() -> Lan {
+        let mut lan = Lan::new();
+        let w = lan.router.replace("sptr", "sptw");
+        lan.wan = Some(w.clone());
+        let r = &lan.router;
+        let net = lan.wan_v4.split('.').nth(2).unwrap().to_string();
+        let steps = [
+            format!("ip netns add {w}"),
+            format!("ip -n {r} link add wan0 type veth peer name eth0 netns {w}"),
+            format!(
+                "ip -n {r} link set wan0 up && ip -n {r} addr add {}/24 dev wan0",
+                lan.router_wan_v4
+            ),
+            format!(
+                "ip -n {w} link set lo up && ip -n {w} link set eth0 up && \
+                 ip -n {w} addr add {}/24 dev eth0 && ip -n {w} route add 198.18.{net}.0/24 via {}",
+                lan.wan_v4, lan.router_wan_v4
+            ),
+            format!("ip netns exec {r} sysctl -qw net.ipv4.ip_forward=1"),
+            format!(
+                "ip -n {} route add default via {}",
+                lan.client, lan.router_v4
+            ),
+        ];
+        for step in steps {
+            sh(&step).unwrap_or_else(|e| panic!("making the WAN side failed: {e}"));
+        }
+        lan
+    }
+
     /// Load an nftables ruleset (text) into the router namespace.
     pub fn nft(&self, rules: &str) {
         let file = super::files::TempFile::new("nft", rules);
@@ -128,6 +172,9 @@ impl Lan {
 
 impl Drop for Lan {
     fn drop(&mut self) {
+        if let Some(w) = &self.wan {
+            let _ = sh(&format!("ip netns del {w}"));
+        }
         let _ = sh(&format!("ip netns del {}", self.client));
         let _ = sh(&format!("ip netns del {}", self.router));
     }
