@@ -366,11 +366,11 @@ fn the_debian_snippet_redirects_the_lans_web_traffic_but_not_the_routers_own() {
     assert!(line.contains(" GET http://far.test/x 200 "), "{line}");
     // The origin saw the proxy's connection (from the router), not the
     // client's: the proxy's own traffic was not redirected again.
-    assert_eq!(*far.seen.lock().unwrap(), [lan.router_wan_v4.clone()]);
+    assert_eq!(*far.seen.lock().unwrap(), [lan.router_wan_v4.as_str()]);
     // The router's own page is reached directly, not through the proxy.
     let out = curl(&lan, &[&format!("http://{}/", lan.router_v4)]);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "own");
-    assert_eq!(*own.seen.lock().unwrap(), [lan.client_v4.clone()]);
+    assert_eq!(*own.seen.lock().unwrap(), [lan.client_v4.as_str()]);
     let stopped = p.stop();
     assert!(
         !stopped.contains(&format!("http://{}/", lan.router_v4)),
