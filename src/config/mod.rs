@@ -374,6 +374,10 @@ mod tests {
             parse(&["--listen", "9000"]).unwrap().listen[0].to_string(),
             "127.0.0.1:9000"
         );
+        let c = parse(&["--transparent", "3129", "--transparent=[::]:3130"]).unwrap();
+        assert_eq!(c.transparent[0].to_string(), "127.0.0.1:3129");
+        assert_eq!(c.transparent[1].to_string(), "[::]:3130");
+        assert!(parse(&[]).unwrap().transparent.is_empty());
         let c = parse(&["--pac-direct", "Bank.Example.", "--pac-direct=tv.lan"]).unwrap();
         assert_eq!(c.pac_direct, ["bank.example", "tv.lan"]);
         assert!(parse(&[]).unwrap().pac_direct.is_empty());
@@ -408,6 +412,15 @@ mod tests {
                 &["--listen", "9000", "--listen", "127.0.0.1:9000"],
                 "--listen 127.0.0.1:9000 is given twice",
             ),
+            (
+                &["--listen", "9000", "--transparent", "127.0.0.1:9000"],
+                "--transparent 127.0.0.1:9000 is also listened on",
+            ),
+            (
+                &["--transparent", "[::]:3129", "--transparent=[::]:3129"],
+                "--transparent [::]:3129 is also listened on",
+            ),
+            (&["--transparent", "x"], "invalid listen address 'x'"),
             (
                 &["--log-format", "xml"],
                 "--log-format must be text or json, got 'xml'",
