@@ -23,6 +23,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::Instant;
 
+use futures_lite::FutureExt;
 use smol::Async;
 
 use crate::buffer::{Buffer, Client, HeadRead, read_head, timed, write_all};
@@ -185,7 +186,7 @@ pub(crate) async fn serve(io: Async<TcpStream>, peer: SocketAddr, shared: Arc<Sh
     }
     let bytes = client.buf.filled();
     if to.port() == 80 || looks_like_http(bytes) {
-        Box::pin(http(&shared, &mut client, to)).await;
+        Box::pin(http(&shared, &mut client, to, start)).await;
     } else if bytes.first() == Some(&sni::HANDSHAKE) {
         Box::pin(tls(&shared, client, to, start)).await;
     } else {
@@ -204,7 +205,7 @@ fn finish(shared: &Shared, client: &Client, access: &Access<'_>, start: Instant)
 }
 
 /// Plain HTTP: each request routed by its Host, forwarded to `to`.
-async fn http(shared: &Shared, client: &mut Client, to: SocketAddr) {
+async fn http(shared: &Shared, client: &mut Client, to: SocketAddr, opened: Instant) {
     let mut upstream: Option<Upstream> = None;
     let mut bytes = 0u64;
     let mut first = true;
@@ -212,13 +213,24 @@ async fn http(shared: &Shared, client: &mut Client, to: SocketAddr) {
         if !first && client.buf.is_empty() {
             client.buf.release();
             let idle = shared.config.idle_timeout;
-            if timed(idle, client.io.readable()).await.is_err() || shared.shutting_down() {
+            let ready = timed(idle, client.io.readable())
+                .or(async {
+                    shared.shutdown_started().await;
+                    Err(io::Error::other("shutting down"))
+                })
+                .await;
+            if ready.is_err() {
                 break;
             }
         }
+        // The first head shares the connection's one head timeout with
+        // the wait for its first bytes; later ones have their own.
+        let limit = match first {
+            true => shared.config.head_timeout.saturating_sub(opened.elapsed()),
+            false => shared.config.head_timeout,
+        };
         first = false;
         let start = Instant::now();
-        let limit = shared.config.head_timeout;
         let head = match read_head(&mut client.buf, &client.io, parse_request, limit).await {
             HeadRead::Head(h) => h,
             HeadRead::Closed | HeadRead::Broken(_) => break,
@@ -337,11 +349,18 @@ fn blocked(shared: &Shared, e: &Error) {
     }
 }
 
-/// The server name of a TLS client, read within the head timeout and
-/// [`sni::MAX_HELLO_BYTES`], nothing consumed; `None` when the hello has
-/// no name, is malformed, too large, or too slow.
-async fn server_name(shared: &Shared, client: &mut Client) -> Option<String> {
-    let limit = shared.config.head_timeout;
+/// The server name of a TLS client, read within what is left of the head
+/// timeout since the connection `opened` and [`sni::MAX_HELLO_BYTES`],
+/// nothing consumed. `Ok(None)`: the hello has no name, is malformed or
+/// larger than the bound (the rules then see the address). A hello that
+/// does not complete in time is an error (408): waiting out the timeout
+/// must not turn a name check into an address check.
+async fn server_name(
+    shared: &Shared,
+    client: &mut Client,
+    opened: Instant,
+) -> Result<Option<String>, Error> {
+    let limit = shared.config.head_timeout.saturating_sub(opened.elapsed());
     let read = async {
         loop {
             match sni::parse(client.buf.filled()) {
@@ -349,25 +368,34 @@ async fn server_name(shared: &Shared, client: &mut Client) -> Option<String> {
                 Hello::NoName | Hello::Malformed(_) => return Ok(None),
                 Hello::NeedMore => {}
             }
-            if client
+            match client
                 .buf
                 .fill(&client.io, sni::MAX_HELLO_BYTES, limit)
-                .await?
-                == 0
+                .await
             {
-                return Ok(None);
+                Ok(0) => return Err(Error::Client(io::ErrorKind::UnexpectedEof.into())),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::OutOfMemory => return Ok(None),
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => return Err(Error::HeadTimeout),
+                Err(e) => return Err(Error::Client(e)),
             }
         }
     };
-    timed(limit, read).await.ok().flatten()
+    match timed(limit, async { Ok(read.await) }).await {
+        Ok(r) => r,
+        Err(_) => Err(Error::HeadTimeout),
+    }
 }
 
 /// TLS: check the server name, then relay to `to`, hello first.
 async fn tls(shared: &Shared, mut client: Client, to: SocketAddr, start: Instant) {
-    let name = server_name(shared, &mut client).await;
+    let (name, checked) = match server_name(shared, &mut client, start).await {
+        Ok(name) => (name, Ok(())),
+        Err(e) => (None, Err(e)),
+    };
     let name = name.unwrap_or_else(|| to.ip().to_string());
     let policy = shared.policy();
-    let checked = policy.check_host(&name).map_err(Error::Denied);
+    let checked = checked.and_then(|()| policy.check_host(&name).map_err(Error::Denied));
     let target = Authority {
         host: name,
         port: to.port(),

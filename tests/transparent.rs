@@ -409,3 +409,41 @@ fn the_openwrt_snippet_loads_into_a_fw4_table() {
         "{listed}"
     );
 }
+
+#[test]
+#[ignore = "needs root and ip netns; make test runs them"]
+fn a_hello_or_head_that_does_not_complete_in_the_head_timeout_is_closed() {
+    let lan = Lan::new();
+    let ip = lan.router_v4.clone();
+    let tls = Origin::tcp_echo_on(bind_router(&lan, format!("{ip}:443")), b"");
+    let web = Origin::echo_on(bind_router(&lan, format!("{ip}:80")));
+    redirect(&lan, "80, 443");
+    let args = [
+        "--transparent",
+        &format!("{ip}:{PORT}"),
+        "--head-timeout",
+        "1s",
+    ];
+    let mut p = proxy(&lan, &args);
+    // Half a ClientHello, then silence: closed, not let through by address.
+    let hello = smolproxy::transparent::sni::example_hello(Some("slow.test"));
+    let mut s = dial_from_lan(&lan, format!("{ip}:443"));
+    s.write_all(&hello[..hello.len() / 2]).unwrap();
+    let t = std::time::Instant::now();
+    assert_eq!(read_to_close(&mut s), b"");
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    let line = p.wait_for(&format!(" TLS {ip}:443 "));
+    assert!(line.contains(" 408 "), "{line}");
+    assert_eq!(tls.connections.load(Ordering::SeqCst), 0);
+    // Half a request head: 408, within the same bound.
+    let mut s = dial_from_lan(&lan, format!("{ip}:80"));
+    s.write_all(b"GET /slow HTTP/1.1\r\nHost: slow.test\r\n")
+        .unwrap();
+    let got = read_to_close(&mut s);
+    assert!(
+        got.starts_with(b"HTTP/1.1 408 "),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
+    assert_eq!(web.connections.load(Ordering::SeqCst), 0);
+}
