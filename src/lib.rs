@@ -2,8 +2,9 @@
 //!
 //! The modules follow a request's life, and are listed here in that order
 //! (`rustfmt.toml` keeps it): the server accepts a connection; `conn` (or
-//! `transparent`, for one a firewall redirected) tells its story — read a head (`buffer`, `http`), let `route` decide under the
-//! `policy`, then answer with an `own` page, forward it (`forward`, `body`,
+//! `transparent`, for one a firewall redirected) tells its story — read a
+//! head (`buffer`, `http`), let `route` decide under the `policy`, then
+//! answer with an `own` page, forward it (`forward`, `body`,
 //! reaching the origin through `upstream`) or relay a tunnel (`tunnel`) —
 //! and `logger` writes one access line. A file imports only files below it
 //! in this list's flow (`make layout` checks there is no import circle).
