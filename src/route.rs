@@ -457,56 +457,6 @@ mod tests {
     }
 
     #[test]
-    fn transparent_requests_dial_the_original_destination() {
-        let c = PolicyConfig {
-            block: vec!["ads.example".into()],
-            auth_env: Some(Secret("alice:pw".into())),
-            ..PolicyConfig::default()
-        };
-        let policy = Policy::new(&c).unwrap();
-        let to: SocketAddr = "198.18.0.9:80".parse().unwrap();
-        let cases = [
-            // The name from Host, the address from the redirect; no 407.
-            (
-                "GET /a?b HTTP/1.1\r\nHost: www.a.test\r\n\r\n",
-                "direct 198.18.0.9:80 www.a.test /a?b",
-            ),
-            (
-                "GET / HTTP/1.1\r\nHost: b.test:8080\r\n\r\n",
-                "direct 198.18.0.9:80 b.test:8080 /",
-            ),
-            (
-                "GET http://c.test/x HTTP/1.1\r\nHost: c.test\r\n\r\n",
-                "direct 198.18.0.9:80 c.test /x",
-            ),
-            // The rules apply to the Host name, not to the address.
-            (
-                "GET / HTTP/1.1\r\nHost: x.ads.example\r\n\r\n",
-                "refuse 403",
-            ),
-            ("GET / HTTP/1.1\r\n\r\n", "refuse 400"),
-            ("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", "refuse 400"),
-            ("GET / HTTP/1.1\r\nHost: a b\r\n\r\n", "refuse 400"),
-            ("CONNECT a.test:443 HTTP/1.1\r\n\r\n", "refuse 501"),
-            ("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n", "refuse 501"),
-        ];
-        for (raw, want) in cases {
-            let d = Decision {
-                route: transparent(&head(raw), &policy, to),
-                user: None,
-            };
-            assert_eq!(shape(&d), want, "{raw:?}");
-        }
-        let v6: SocketAddr = "[2001:db8::1]:80".parse().unwrap();
-        let raw = "GET / HTTP/1.1\r\nHost: a.test\r\n\r\n";
-        let d = Decision {
-            route: transparent(&head(raw), &policy, v6),
-            user: None,
-        };
-        assert_eq!(shape(&d), "direct [2001:db8::1]:80 a.test /");
-    }
-
-    #[test]
     fn hops_follow_the_upstream_rules() {
         use crate::upstream::chain::Parent;
         let open = Policy::new(&PolicyConfig::default()).unwrap();

@@ -16,6 +16,7 @@
 //! `GET http://host/path`, `TLS sni:443`, `TCP addr:port`; counted in
 //! the statistics like requests and CONNECT tunnels.
 
+mod redirect;
 pub mod sni;
 
 use std::io;
@@ -34,92 +35,14 @@ use crate::http::reply::simple_response;
 use crate::http::target::Authority;
 use crate::logger::{Access, HeldBack, Throttle};
 use crate::policy::filter::Blocked;
-use crate::policy::{Denied, Policy, acl::canonical};
+use crate::policy::{Denied, Policy};
 use crate::route::{Route, transparent};
 use crate::state::{Shared, Slot};
 use crate::upstream::Upstream;
+use redirect::{NoRedirect, destination, original_dst};
 use sni::Hello;
 
 static REFUSED_LOG: Throttle = Throttle::new();
-
-/// Why a connection has no destination to go to.
-#[derive(Debug)]
-pub(crate) enum NoRedirect {
-    /// The kernel knows no original destination (no NAT entry).
-    Unknown(io::Error),
-    /// The destination is the listener itself: nothing redirected it
-    /// (a client connected to the transparent port directly).
-    Direct(SocketAddr),
-    /// The destination is another listening address of the proxy: a loop.
-    Loop(SocketAddr),
-}
-
-impl NoRedirect {
-    /// The status its access line shows (nothing is sent: the client
-    /// speaks a protocol we cannot answer in), as the HTTP side would give.
-    fn status(&self) -> u16 {
-        match self {
-            NoRedirect::Loop(_) => 508,
-            NoRedirect::Unknown(_) | NoRedirect::Direct(_) => 400,
-        }
-    }
-
-    fn message(&self) -> String {
-        match self {
-            NoRedirect::Unknown(e) => format!("not redirected: no original destination ({e})"),
-            NoRedirect::Direct(a) => format!("not redirected: connected to {a} directly"),
-            NoRedirect::Loop(a) => format!("redirected to the proxy's own {a}: loop"),
-        }
-    }
-}
-
-/// Where a redirected connection was going, from what the kernel said
-/// (`got`), the address it reached (`local`) and the proxy's listening
-/// addresses (`own`).
-pub(crate) fn destination(
-    got: io::Result<SocketAddr>,
-    local: SocketAddr,
-    own: &[SocketAddr],
-) -> Result<SocketAddr, NoRedirect> {
-    let to = got.map_err(NoRedirect::Unknown)?;
-    let to = SocketAddr::new(canonical(to.ip()), to.port());
-    let same = |a: SocketAddr| canonical(a.ip()) == to.ip() && a.port() == to.port();
-    if same(local) {
-        return Err(NoRedirect::Direct(to));
-    }
-    if own.iter().any(|&a| same(a)) {
-        return Err(NoRedirect::Loop(to));
-    }
-    Ok(to)
-}
-
-/// The original destination the kernel recorded for `s` (IPv4, or IPv6;
-/// an IPv4 client on a dual-stack socket is asked for both).
-#[cfg(target_os = "linux")]
-fn original_dst(s: &TcpStream, local: SocketAddr) -> io::Result<SocketAddr> {
-    use rustix::net::sockopt::{ip_original_dst, ipv6_original_dst};
-    let v4 = || {
-        ip_original_dst(s)
-            .map(SocketAddr::V4)
-            .map_err(io::Error::from)
-    };
-    let v6 = || {
-        ipv6_original_dst(s)
-            .map(SocketAddr::V6)
-            .map_err(io::Error::from)
-    };
-    match local {
-        SocketAddr::V4(_) => v4(),
-        SocketAddr::V6(a) if a.ip().to_ipv4_mapped().is_some() => v4().or_else(|_| v6()),
-        SocketAddr::V6(_) => v6(),
-    }
-}
-
-/// Elsewhere there is no redirect to read.
-#[cfg(not(target_os = "linux"))]
-fn original_dst(_: &TcpStream, _: SocketAddr) -> io::Result<SocketAddr> {
-    Err(io::ErrorKind::Unsupported.into())
-}
 
 /// Whether the first bytes start an HTTP/1 request line: a method token
 /// (upper-case letters, as every registered method is), a space, and the
@@ -502,34 +425,74 @@ async fn relay(
 mod tests {
     use super::*;
 
-    #[test]
-    fn original_destination_decisions() {
-        let local: SocketAddr = "192.168.1.1:3129".parse().unwrap();
-        let own: Vec<SocketAddr> = vec![
-            "192.168.1.1:8888".parse().unwrap(),
-            "192.168.1.1:3129".parse().unwrap(),
-        ];
-        let ok = |s: &str| Ok(s.parse::<SocketAddr>().unwrap());
-        let cases: Vec<(io::Result<SocketAddr>, &str)> = vec![
-            (ok("198.18.0.2:443"), "ok 198.18.0.2:443"),
-            (ok("[::ffff:198.18.0.2]:80"), "ok 198.18.0.2:80"),
-            (ok("[2001:db8::2]:443"), "ok [2001:db8::2]:443"),
-            // Same address, another port: a service on the router itself.
-            (ok("192.168.1.1:80"), "ok 192.168.1.1:80"),
-            (ok("192.168.1.1:3129"), "direct"),
-            (ok("[::ffff:192.168.1.1]:3129"), "direct"),
-            (ok("192.168.1.1:8888"), "loop"),
-            (Err(io::ErrorKind::NotFound.into()), "unknown"),
-        ];
-        for (got, want) in cases {
-            let shown = match destination(got, local, &own) {
-                Ok(a) => format!("ok {a}"),
-                Err(NoRedirect::Direct(_)) => "direct".into(),
-                Err(NoRedirect::Loop(_)) => "loop".into(),
-                Err(NoRedirect::Unknown(_)) => "unknown".into(),
-            };
-            assert_eq!(shown, want);
+    /// A transparent route's shape and status, as one short string.
+    fn shape(r: &Route) -> String {
+        match r {
+            Route::Refuse(e) => format!("refuse {}", e.status().unwrap_or(0)),
+            Route::Direct {
+                origin,
+                host_field,
+                path,
+                hop,
+            } => format!(
+                "direct {} {host_field} {path}{}",
+                origin.to_host_port(),
+                if hop.is_some() { " via a parent" } else { "" }
+            ),
+            other => format!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn transparent_requests_dial_the_original_destination() {
+        use crate::http::head::test_request as head;
+        use crate::policy::PolicyConfig;
+        use crate::policy::auth::Secret;
+        let c = PolicyConfig {
+            block: vec!["ads.example".into()],
+            auth_env: Some(Secret("alice:pw".into())),
+            ..PolicyConfig::default()
+        };
+        let policy = Policy::new(&c).unwrap();
+        let to: SocketAddr = "198.18.0.9:80".parse().unwrap();
+        let cases = [
+            // The name from Host, the address from the redirect; no 407.
+            (
+                "GET /a?b HTTP/1.1\r\nHost: www.a.test\r\n\r\n",
+                "direct 198.18.0.9:80 www.a.test /a?b",
+            ),
+            (
+                "GET / HTTP/1.1\r\nHost: b.test:8080\r\n\r\n",
+                "direct 198.18.0.9:80 b.test:8080 /",
+            ),
+            (
+                "GET http://c.test/x HTTP/1.1\r\nHost: c.test\r\n\r\n",
+                "direct 198.18.0.9:80 c.test /x",
+            ),
+            // The rules apply to the Host name, not to the address.
+            (
+                "GET / HTTP/1.1\r\nHost: x.ads.example\r\n\r\n",
+                "refuse 403",
+            ),
+            ("GET / HTTP/1.1\r\n\r\n", "refuse 400"),
+            ("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", "refuse 400"),
+            ("GET / HTTP/1.1\r\nHost: a b\r\n\r\n", "refuse 400"),
+            ("CONNECT a.test:443 HTTP/1.1\r\n\r\n", "refuse 501"),
+            ("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n", "refuse 501"),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(
+                shape(&transparent(&head(raw), &policy, to)),
+                want,
+                "{raw:?}"
+            );
+        }
+        let v6: SocketAddr = "[2001:db8::1]:80".parse().unwrap();
+        let raw = "GET / HTTP/1.1\r\nHost: a.test\r\n\r\n";
+        assert_eq!(
+            shape(&transparent(&head(raw), &policy, v6)),
+            "direct [2001:db8::1]:80 a.test /"
+        );
     }
 
     #[test]
