@@ -22,7 +22,7 @@ use common::netns::{Lan, in_ns};
 use common::origin::{Origin, TlsOrigin};
 
 /// The transparent listener's port in the router namespace.
-const PORT: u16 = 3129;
+const PORT: u16 = 8889;
 const IGNORE: &str = "needs root and ip netns; make test runs them";
 
 /// The router's nftables rule: TCP from the LAN to these ports goes to the
@@ -405,7 +405,7 @@ fn the_openwrt_snippet_loads_into_a_fw4_table() {
     let listed = String::from_utf8_lossy(&out.stdout);
     assert!(
         listed.contains("iifname \"br-lan\" tcp dport { 80, 443 }")
-            && listed.contains("redirect to :3129"),
+            && listed.contains("redirect to :8889"),
         "{listed}"
     );
 }
