@@ -18,7 +18,7 @@ build:
 release:
 	$(CARGO) build --release
 
-## test: install what the tests need (curl, openssl, wget, chromium, python3, logrotate, pacparser,
+## test: install what the tests need (curl, openssl, wget, chromium, python3, logrotate, nftables, pacparser,
 ## prometheus-client), then run every test (and the root-only tests: network namespaces wherever
 ## `ip netns` works, --user as root)
 test: test-deps
@@ -31,10 +31,10 @@ test: test-deps
 	fi
 	@ns=smolproxy-probe-$$$$; \
 	if ip netns add $$ns 2>/dev/null && ip netns del $$ns 2>/dev/null; then \
-	  echo "$(CARGO) test --test faults --test upstream -- --ignored"; \
-	  $(CARGO) test --test faults --test upstream -- --ignored; \
+	  echo "$(CARGO) test --test faults --test upstream --test transparent -- --ignored"; \
+	  $(CARGO) test --test faults --test upstream --test transparent -- --ignored; \
 	else \
-	  echo "*** skipped: the network-namespace tests in tests/faults.rs and tests/upstream.rs (needs root and 'ip netns'; 'ip netns add' failed here) ***"; \
+	  echo "*** skipped: the network-namespace tests in tests/faults.rs, tests/upstream.rs and tests/transparent.rs (needs root and 'ip netns'; 'ip netns add' failed here) ***"; \
 	fi
 
 # Idempotent: installs only what is missing.
@@ -48,6 +48,7 @@ test-deps:
 	/usr/bin/python3 -c 'import pacparser' 2>/dev/null || missing="$$missing python3-pacparser"; \
 	/usr/bin/python3 -c 'import prometheus_client' 2>/dev/null || missing="$$missing python3-prometheus-client"; \
 	command -v logrotate >/dev/null || [ -x /usr/sbin/logrotate ] || missing="$$missing logrotate"; \
+	command -v nft >/dev/null || [ -x /usr/sbin/nft ] || missing="$$missing nftables"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$missing; \

@@ -7,7 +7,7 @@ cd "$(dirname "$0")"
 seconds=${1:?usage: run.sh SECONDS [TARGET...]}
 shift
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(request_head response_head chunked authority dns_message socks_handshake)
+[ ${#targets[@]} -gt 0 ] || targets=(request_head response_head chunked authority dns_message socks_handshake tls_sni)
 CARGO=${CARGO:-cargo}
 
 # Tools: a nightly toolchain and cargo-fuzz, installed only when missing.

@@ -1,9 +1,10 @@
 //! smolproxy: a small, fast HTTP/HTTPS forward proxy on the smol runtime.
 //!
 //! The modules follow a request's life, and are listed here in that order
-//! (`rustfmt.toml` keeps it): the server accepts a connection; `conn` tells
-//! its story — read a head (`buffer`, `http`), let `route` decide under the
-//! `policy`, then answer with an `own` page, forward it (`forward`, `body`,
+//! (`rustfmt.toml` keeps it): the server accepts a connection; `conn` (or
+//! `transparent`, for one a firewall redirected) tells its story — read a
+//! head (`buffer`, `http`), let `route` decide under the `policy`, then
+//! answer with an `own` page, forward it (`forward`, `body`,
 //! reaching the origin through `upstream`) or relay a tunnel (`tunnel`) —
 //! and `logger` writes one access line. A file imports only files below it
 //! in this list's flow (`make layout` checks there is no import circle).
@@ -20,6 +21,8 @@ pub mod privileges;
 pub(crate) mod state;
 /// One client connection's story: head → route → answer → log.
 pub(crate) mod conn;
+/// `--transparent`: redirected connections, by Host or TLS server name.
+pub mod transparent;
 /// SOCKS5 on the same port: handshake, checks, then the same relay.
 pub mod socks;
 /// The one decision per request: own page, refuse, tunnel or forward.

@@ -17,7 +17,7 @@ use std::net::{IpAddr, SocketAddr};
 use crate::error::Error;
 use crate::http::framing::max_forwards;
 use crate::http::head::Head;
-use crate::http::target::{Authority, Target, parse_target};
+use crate::http::target::{Authority, Target, parse_authority, parse_target};
 use crate::own::pages::Page;
 use crate::policy::Policy;
 use crate::upstream::chain::{Hop, Hops};
@@ -181,6 +181,53 @@ fn decide(
         Target::Origin(path) => own_page(Page::for_path(&path), head, policy, user),
         Target::Asterisk => Ok(Route::Own(Page::NotFound)),
     }
+}
+
+/// A request that reached a `--transparent` listener (its client does not
+/// know of the proxy), whose connection the firewall redirected from `to`:
+/// the target is origin-form, so the name comes from the one `Host` field
+/// (RFC 9112 §3.2; absolute-form is taken too, §3.2.2), the domain rules
+/// apply to that name, and the origin dialed is `to` itself — no DNS, so
+/// the name cannot point elsewhere; the egress guard still sees `to`.
+/// No proxy credentials (the client cannot know of them); no parent.
+pub(crate) fn transparent(head: &Head, policy: &Policy, to: SocketAddr) -> Route {
+    transparent_route(head, policy, to).unwrap_or_else(Route::Refuse)
+}
+
+fn transparent_route(head: &Head, policy: &Policy, to: SocketAddr) -> Result<Route, Error> {
+    let target = parse_target(&head.method, &head.target).map_err(Error::Target)?;
+    check_host_fields(head)?;
+    let (name, host_field, path) = match target {
+        Target::Origin(path) => {
+            let host = head
+                .value("host")
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .ok_or(Error::BadRequest("missing Host field"))?;
+            let a = parse_authority(host, Some(80)).map_err(Error::Target)?;
+            (a.host, host.to_string(), path)
+        }
+        Target::Http {
+            authority,
+            host_field,
+            path,
+        } => (authority.host, host_field, path),
+        _ => {
+            return Err(Error::NotImplemented(
+                "a redirected connection takes origin-form HTTP requests only",
+            ));
+        }
+    };
+    policy.check_host(&name).map_err(Error::Denied)?;
+    let origin = Authority {
+        host: to.ip().to_canonical().to_string(),
+        port: to.port(),
+    };
+    Ok(Route::Direct {
+        origin,
+        host_field,
+        path,
+        hop: None,
+    })
 }
 
 /// RFC 9112 §3.2: an HTTP/1.1 request must carry exactly one Host field.

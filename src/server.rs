@@ -38,6 +38,8 @@ const FULL_BODY: &str = "smolproxy: too many connections, try again shortly\n";
 pub struct Server {
     config: Config,
     listeners: Vec<TcpListener>,
+    /// `--transparent` listeners (`transparent.rs`).
+    transparent: Vec<TcpListener>,
     resolver: Option<Resolver>,
     policy: Option<Policy>,
 }
@@ -83,10 +85,21 @@ impl std::fmt::Display for BindError {
     }
 }
 
-/// Bind every listen address of `config`.
+/// Bind every listen address of `config`, then its `--transparent` ones.
 pub fn bind(config: Config) -> Result<Server, BindError> {
-    let listeners = config
-        .listen
+    let listeners = bind_all(&config.listen)?;
+    let transparent = bind_all(&config.transparent)?;
+    Ok(Server {
+        config,
+        listeners,
+        transparent,
+        resolver: None,
+        policy: None,
+    })
+}
+
+fn bind_all(addrs: &[SocketAddr]) -> Result<Vec<TcpListener>, BindError> {
+    addrs
         .iter()
         .map(|&addr| {
             let l = TcpListener::bind(addr).map_err(|error| BindError { addr, error })?;
@@ -97,13 +110,7 @@ pub fn bind(config: Config) -> Result<Server, BindError> {
             }
             Ok(l)
         })
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Server {
-        config,
-        listeners,
-        resolver: None,
-        policy: None,
-    })
+        .collect()
 }
 
 impl Server {
@@ -127,6 +134,7 @@ impl Server {
         let own: Vec<SocketAddr> = self
             .listeners
             .iter()
+            .chain(&self.transparent)
             .map(TcpListener::local_addr)
             .collect::<io::Result<_>>()
             .map_err(StartError::Io)?;
@@ -167,9 +175,11 @@ impl Server {
             Arc::downgrade(&ex),
             access_log,
         ));
-        for l in self.listeners {
+        let kinds = self.listeners.into_iter().map(|l| (l, false));
+        for (l, transparent) in kinds.chain(self.transparent.into_iter().map(|l| (l, true))) {
             let l = Async::new(l).map_err(StartError::Io)?;
-            ex.spawn(accept_loop(l, Arc::clone(&shared))).detach();
+            ex.spawn(accept_loop(l, Arc::clone(&shared), transparent))
+                .detach();
         }
         let (stop, stopped) = async_channel::bounded::<()>(1);
         let threads = (0..shared.config.threads)
@@ -182,8 +192,10 @@ impl Server {
             })
             .collect::<io::Result<Vec<_>>>()
             .map_err(StartError::Io)?;
-        for a in &own {
-            log::info!("listening on {a}");
+        let plain = shared.config.listen.len();
+        for (i, a) in own.iter().enumerate() {
+            let what = if i < plain { "" } else { " (transparent)" };
+            log::info!("listening on {a}{what}");
         }
         log::info!(
             "smolproxy {} ready: {} threads, up to {} clients, tunnels by {}",
@@ -212,7 +224,8 @@ pub struct Handle {
 }
 
 impl Handle {
-    /// The addresses it listens on (with real ports when 0 was asked).
+    /// The addresses it listens on (with real ports when 0 was asked):
+    /// `--listen`'s, then `--transparent`'s.
     pub fn addrs(&self) -> &[SocketAddr] {
         &self.own
     }
@@ -271,7 +284,7 @@ impl Drop for Handle {
 static ACCEPT_ERRORS: Throttle = Throttle::new();
 static FULL_LOG: Throttle = Throttle::new();
 
-async fn accept_loop(l: Async<TcpListener>, shared: Arc<Shared>) {
+async fn accept_loop(l: Async<TcpListener>, shared: Arc<Shared>, transparent: bool) {
     loop {
         let accepted = l
             .accept()
@@ -286,12 +299,22 @@ async fn accept_loop(l: Async<TcpListener>, shared: Arc<Shared>) {
         match accepted {
             Ok((stream, peer)) => {
                 let Some(slot) = Slot::take(&shared) else {
-                    refuse_full(stream.get_ref(), peer);
+                    // A redirected client did not ask us: it is only closed.
+                    if !transparent {
+                        refuse_full(stream.get_ref(), peer);
+                    }
                     continue;
                 };
                 let _ = stream.get_ref().set_nodelay(true);
-                let task = crate::conn::serve(stream, peer, Arc::clone(&shared), slot);
-                if shared.spawn(task).is_err() {
+                let shared2 = Arc::clone(&shared);
+                let spawned = if transparent {
+                    let task = crate::transparent::serve(stream, peer, shared2, slot);
+                    shared.spawn(task).is_ok()
+                } else {
+                    let task = crate::conn::serve(stream, peer, shared2, slot);
+                    shared.spawn(task).is_ok()
+                };
+                if !spawned {
                     return;
                 }
             }

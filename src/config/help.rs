@@ -16,6 +16,9 @@ LISTENING:
     --listen ADDR              Address to listen on; repeat for several
                                (IPv4, [IPv6]:PORT, or a bare PORT = 127.0.0.1:PORT)
                                [default: 127.0.0.1:8888]
+    --transparent ADDR         Also accept connections a firewall redirected here
+                               (nftables `redirect`): HTTP by Host, TLS by SNI,
+                               to their original destination; repeatable [default: none]
     --threads N                Executor threads [default: CPUs, at most 4]
     --max-clients N            Concurrent client connections; beyond it a new
                                client gets 503 and is closed [default: 1024]

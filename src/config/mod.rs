@@ -60,6 +60,9 @@ pub const AUTH_FAIL_DELAY: Duration = Duration::from_secs(1);
 pub struct Config {
     /// Addresses to listen on.
     pub listen: Vec<SocketAddr>,
+    /// `--transparent`: listeners for connections a firewall redirected
+    /// (`transparent.rs`); none by default.
+    pub transparent: Vec<SocketAddr>,
     /// Executor threads.
     pub threads: usize,
     /// Concurrent client connections.
@@ -119,6 +122,7 @@ impl Default for Config {
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
         Config {
             listen: vec![DEFAULT_LISTEN.parse().expect("valid default address")],
+            transparent: Vec::new(),
             threads: cpus.clamp(1, DEFAULT_MAX_THREADS),
             max_clients: DEFAULT_MAX_CLIENTS,
             dns_threads: DEFAULT_DNS_THREADS,
@@ -180,6 +184,17 @@ pub fn parse_args(args: Vec<OsString>) -> Result<Command, ConfigError> {
     if !listen.is_empty() {
         c.listen = listen;
     }
+    let transparent: Vec<SocketAddr> = p
+        .values_from_fn("--transparent", parse_listen)
+        .map_err(arg_error)?;
+    if let Some(twice) = transparent
+        .iter()
+        .enumerate()
+        .find(|(i, a)| transparent[..*i].contains(a) || c.listen.contains(a))
+    {
+        return Err(e(format!("--transparent {} is also listened on", twice.1)));
+    }
+    c.transparent = transparent;
     let opt =
         |p: &mut pico_args::Arguments, name: &'static str| -> Result<Option<String>, ConfigError> {
             p.opt_value_from_str::<_, String>(name).map_err(arg_error)
@@ -359,6 +374,10 @@ mod tests {
             parse(&["--listen", "9000"]).unwrap().listen[0].to_string(),
             "127.0.0.1:9000"
         );
+        let c = parse(&["--transparent", "3129", "--transparent=[::]:3130"]).unwrap();
+        assert_eq!(c.transparent[0].to_string(), "127.0.0.1:3129");
+        assert_eq!(c.transparent[1].to_string(), "[::]:3130");
+        assert!(parse(&[]).unwrap().transparent.is_empty());
         let c = parse(&["--pac-direct", "Bank.Example.", "--pac-direct=tv.lan"]).unwrap();
         assert_eq!(c.pac_direct, ["bank.example", "tv.lan"]);
         assert!(parse(&[]).unwrap().pac_direct.is_empty());
@@ -393,6 +412,15 @@ mod tests {
                 &["--listen", "9000", "--listen", "127.0.0.1:9000"],
                 "--listen 127.0.0.1:9000 is given twice",
             ),
+            (
+                &["--listen", "9000", "--transparent", "127.0.0.1:9000"],
+                "--transparent 127.0.0.1:9000 is also listened on",
+            ),
+            (
+                &["--transparent", "[::]:3129", "--transparent=[::]:3129"],
+                "--transparent [::]:3129 is also listened on",
+            ),
+            (&["--transparent", "x"], "invalid listen address 'x'"),
             (
                 &["--log-format", "xml"],
                 "--log-format must be text or json, got 'xml'",

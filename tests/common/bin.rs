@@ -54,6 +54,7 @@ pub struct Spawn<'a> {
     args: &'a [&'a str],
     env: &'a [(&'a str, &'a str)],
     nofile: Option<u32>,
+    netns: Option<&'a str>,
 }
 
 /// Start the binary with `args` and `env`; see `Spawn::start`.
@@ -68,6 +69,7 @@ impl<'a> Spawn<'a> {
             args,
             env: &[],
             nofile: None,
+            netns: None,
         }
     }
 
@@ -75,6 +77,14 @@ impl<'a> Spawn<'a> {
     /// `SMOLPROXY_AUTH`).
     pub fn env(mut self, env: &'a [(&'a str, &'a str)]) -> Spawn<'a> {
         self.env = env;
+        self
+    }
+
+    /// Run it in the network namespace `ns` (`ip netns exec`, which execs
+    /// the proxy: the pid is its own). Its `--listen` is that namespace's
+    /// loopback, so only `wait_for` and the log are of use from outside.
+    pub fn netns(mut self, ns: &'a str) -> Spawn<'a> {
+        self.netns = Some(ns);
         self
     }
 
@@ -89,13 +99,18 @@ impl<'a> Spawn<'a> {
     /// connections.
     pub fn start(self) -> Running {
         let addr: SocketAddr = format!("127.0.0.1:{}", super::free_port()).parse().unwrap();
-        let mut cmd = match self.nofile {
-            Some(n) => {
+        let mut cmd = match (self.nofile, self.netns) {
+            (_, Some(ns)) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, BIN]);
+                c
+            }
+            (Some(n), None) => {
                 let mut c = Command::new("prlimit");
                 c.arg(format!("--nofile={n}:{n}")).arg("--").arg(BIN);
                 c
             }
-            None => Command::new(BIN),
+            (None, None) => Command::new(BIN),
         };
         cmd.args(["--listen", &addr.to_string()]).args(self.args);
         let mut child = with_env(&mut cmd, self.env)
@@ -124,7 +139,7 @@ impl<'a> Spawn<'a> {
             seen: Vec::new(),
             addr,
         };
-        if self.args.contains(&"-q") {
+        if self.args.contains(&"-q") && self.netns.is_none() {
             assert!(
                 super::eventually(Duration::from_secs(10), || TcpStream::connect(addr).is_ok()),
                 "the spawned proxy never listened"

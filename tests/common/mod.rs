@@ -14,6 +14,7 @@ pub mod bin;
 pub mod client;
 pub mod dns;
 pub mod files;
+pub mod netns;
 pub mod origin;
 pub mod socks;
 pub mod strict;

@@ -79,7 +79,12 @@ impl Origin {
     /// A keep-alive origin that answers every request with `200` and a body
     /// `METHOD PATH\n` followed by the request body it received.
     pub fn echo() -> Origin {
-        Origin::raw(|stream, seen| {
+        Origin::echo_on(TcpListener::bind("127.0.0.1:0").unwrap())
+    }
+
+    /// The same on a listener the test bound itself.
+    pub fn echo_on(l: TcpListener) -> Origin {
+        Origin::on(l, |stream, seen| {
             let mut r = BufReader::new(stream.try_clone().unwrap());
             let mut w = stream;
             while let Ok((head, body)) = read_request(&mut r) {
@@ -145,7 +150,12 @@ impl Origin {
     /// writes `tail` and half-closes. Its reads never time out (an idle
     /// tunnel is what some tests hold open).
     pub fn tcp_echo(tail: &'static [u8]) -> Origin {
-        Origin::raw(move |mut s, _| {
+        Origin::tcp_echo_on(TcpListener::bind("127.0.0.1:0").unwrap(), tail)
+    }
+
+    /// The same on a listener the test bound itself.
+    pub fn tcp_echo_on(l: TcpListener, tail: &'static [u8]) -> Origin {
+        Origin::on(l, move |mut s, _| {
             s.set_read_timeout(None).ok();
             let mut w = s.try_clone().unwrap();
             let _ = std::io::copy(&mut s, &mut w);
@@ -241,8 +251,9 @@ fn record(mut s: TcpStream, log: &Mutex<ConnLog>) {
 
 // ------------------------------------------------------------ TLS
 
-/// A local TLS origin: `openssl s_server -www` with a self-signed
-/// certificate for `localhost`, made for the test (and removed with it).
+/// A local TLS origin: `openssl s_server` with a self-signed certificate
+/// made for the test (and removed with it): for `localhost` on loopback
+/// (`start`), or for a test name inside a network namespace (`files_in`).
 pub struct TlsOrigin {
     pub child: Child,
     pub port: u16,
@@ -258,7 +269,25 @@ impl Drop for TlsOrigin {
 }
 
 impl TlsOrigin {
+    /// On a free 127.0.0.1 port, for `localhost`, answering `-www`.
     pub fn start() -> TlsOrigin {
+        let port = super::free_port();
+        let accept: SocketAddr = ([127, 0, 0, 1], port).into();
+        TlsOrigin::start_with("localhost", None, accept, "-www")
+    }
+
+    /// In the network namespace `ns` on `accept`, with a certificate for
+    /// `name`, serving the files of [`dir`](Self::dir) (`-WWW`).
+    pub fn files_in(ns: &str, accept: SocketAddr, name: &str) -> TlsOrigin {
+        TlsOrigin::start_with(name, Some(ns), accept, "-WWW")
+    }
+
+    /// Where `-WWW` serves files from.
+    pub fn dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
+    fn start_with(name: &str, ns: Option<&str>, accept: SocketAddr, mode: &str) -> TlsOrigin {
         let dir = TempDir::new("tls");
         let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
         let ok = Command::new("openssl")
@@ -271,9 +300,9 @@ impl TlsOrigin {
                 "-days",
                 "1",
                 "-subj",
-                "/CN=localhost",
+                &format!("/CN={name}"),
             ])
-            .args(["-addext", "subjectAltName=DNS:localhost"])
+            .args(["-addext", &format!("subjectAltName=DNS:{name}")])
             .arg("-keyout")
             .arg(&key)
             .arg("-out")
@@ -282,30 +311,34 @@ impl TlsOrigin {
             .status()
             .expect("openssl must be installed (make test installs it)");
         assert!(ok.success());
-        let port = super::free_port();
-        let child = Command::new("openssl")
-            .args([
-                "s_server",
-                "-accept",
-                &format!("127.0.0.1:{port}"),
-                "-www",
-                "-quiet",
-            ])
+        let mut cmd = match ns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, "openssl"]);
+                c
+            }
+            None => Command::new("openssl"),
+        };
+        let child = cmd
+            .args(["s_server", "-accept", &accept.to_string(), mode, "-quiet"])
             .arg("-cert")
             .arg(&cert)
             .arg("-key")
             .arg(&key)
+            .current_dir(dir.path())
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        assert!(super::eventually(Duration::from_secs(10), || {
-            TcpStream::connect(("127.0.0.1", port)).is_ok()
+        let reach = || TcpStream::connect(accept).is_ok();
+        assert!(super::eventually(Duration::from_secs(10), || match ns {
+            Some(ns) => super::netns::in_ns(ns, reach),
+            None => reach(),
         }));
         TlsOrigin {
             child,
-            port,
+            port: accept.port(),
             cert,
             _dir: dir,
         }
