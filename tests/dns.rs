@@ -86,6 +86,28 @@ fn nxdomain_is_cached_negatively() {
 }
 
 #[test]
+fn nodata_without_soa_is_kept_briefly() {
+    // A household router that knows only an IPv4 address answers AAAA
+    // with an empty NOERROR and no SOA: without a short cache every new
+    // connection would ask again.
+    let v4only = Script::NoSoa(Box::new(Script::Addrs(vec![lo()], 3600)));
+    let dns = DnsServer::start(&[("v4.test", v4only)]);
+    let hosts = TempFile::new("hosts", "");
+    let p = proxy(&[&dns], &hosts);
+    let origin = Origin::echo();
+    for _ in 0..3 {
+        assert_eq!(fetch(&p, &origin, "v4.test").0, 200);
+    }
+    assert_eq!(
+        (
+            dns.count("v4.test", A, "udp"),
+            dns.count("v4.test", AAAA, "udp")
+        ),
+        (1, 1)
+    );
+}
+
+#[test]
 fn truncated_answers_are_asked_again_over_tcp() {
     let dns = DnsServer::start(&[(
         "big.test",

@@ -33,6 +33,12 @@ pub const DNS_MAX_TTL: Duration = Duration::from_secs(3600);
 /// Longest a negative answer is kept (RFC 2308 §5 allows hours; a typo
 /// fixed on the server should not stay broken here for long).
 pub const DNS_MAX_NEGATIVE_TTL: Duration = Duration::from_secs(300);
+/// How long a negative answer without an SOA is kept. RFC 2308 §5 says
+/// such answers SHOULD NOT be cached, against loops between caching
+/// servers; this is a stub at the end of the chain, and home routers
+/// answer AAAA for names they know only an IPv4 address of with exactly
+/// that, so without a short stay every new connection would ask again.
+pub const DNS_NEGATIVE_NO_SOA: Duration = Duration::from_secs(10);
 /// Names × types the cache holds; when full, expired entries go first,
 /// then the oldest.
 pub const DNS_CACHE_ENTRIES: usize = 1024;
@@ -137,11 +143,10 @@ impl Client {
                         negative_ttl,
                     }) if rcode == 0 || rcode == NXDOMAIN => {
                         if addrs.is_empty() {
-                            let keep = negative_ttl
-                                .map(|s| Duration::from_secs(s.into()).min(DNS_MAX_NEGATIVE_TTL));
-                            if let Some(ttl) = keep {
-                                self.store(key, ttl, Vec::new());
-                            }
+                            let keep = negative_ttl.map_or(DNS_NEGATIVE_NO_SOA, |s| {
+                                Duration::from_secs(s.into()).min(DNS_MAX_NEGATIVE_TTL)
+                            });
+                            self.store(key, keep, Vec::new());
                             return Err(Failure::Negative);
                         }
                         let ttl = addrs.iter().map(|a| a.1).min().unwrap_or(0);

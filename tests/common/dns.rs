@@ -21,6 +21,10 @@ pub enum Script {
     Addrs(Vec<IpAddr>, u32),
     /// NXDOMAIN with an SOA whose minimum is this.
     NxDomain(u32),
+    /// NODATA without any SOA (as some home routers answer AAAA for a
+    /// name they know only an IPv4 address of); the inner script for the
+    /// types it has addresses of.
+    NoSoa(Box<Script>),
     /// Over UDP: TC=1 and nothing else; over TCP: the inner script.
     Truncate(Box<Script>),
     /// Answer after this pause.
@@ -224,6 +228,21 @@ fn build(
             }
         }
         Script::NxDomain(min) => out.push(msg(0x8183, 0, 1, &soa(*min))),
+        Script::NoSoa(inner) => {
+            let has = |ip: &IpAddr| {
+                if ip.is_ipv4() {
+                    A == qtype
+                } else {
+                    AAAA == qtype
+                }
+            };
+            match &**inner {
+                Script::Addrs(ips, _) if !ips.iter().any(has) => {
+                    out.push(msg(0x8180, 0, 0, &[]));
+                }
+                other => build(qhead, qtype, other, transport, chain, out),
+            }
+        }
         Script::Truncate(_) if transport == "udp" => out.push(msg(0x8380, 0, 0, &[])),
         Script::Truncate(inner) => build(qhead, qtype, inner, transport, chain, out),
         Script::Slow(d, inner) => {
