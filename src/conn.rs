@@ -14,8 +14,9 @@ use futures_lite::FutureExt;
 use smol::Async;
 
 use crate::buffer::{Buffer, Client, HeadRead, read_head, timed, write_all};
-use crate::error::{Error, io_reason};
+use crate::error::Error;
 use crate::forward::{self, Context};
+use crate::handoff::{Tunnel, hand_off};
 use crate::http::head::{Head, parse_request};
 use crate::http::reply::simple_response;
 use crate::http::target::Authority;
@@ -173,6 +174,7 @@ pub(crate) async fn serve(io: Async<TcpStream>, peer: SocketAddr, shared: Arc<Sh
                             up,
                             early,
                             peer,
+                            method: "CONNECT",
                             target: head.target,
                             user: user.map(str::to_string),
                             start,
@@ -181,9 +183,7 @@ pub(crate) async fn serve(io: Async<TcpStream>, peer: SocketAddr, shared: Arc<Sh
                         shared
                             .stats
                             .client_bytes(peer.ip().to_canonical(), conn_bytes);
-                        if let Err(t) = shared.spawn(tunnel(Arc::clone(&shared), t)) {
-                            t.await;
-                        }
+                        hand_off(&shared, t).await;
                         return;
                     }
                     Err(e) => Err(e),
@@ -367,40 +367,6 @@ async fn linger(client: &Client) {
         Ok(())
     };
     let _ = timed(LINGER_TIME, drain).await;
-}
-
-/// An open tunnel and what its access line needs.
-struct Tunnel {
-    client: Async<TcpStream>,
-    up: Async<TcpStream>,
-    early: u64,
-    peer: SocketAddr,
-    target: String,
-    user: Option<String>,
-    start: Instant,
-    slot: Slot,
-}
-
-/// Relay a tunnel until it ends, then write its access line.
-async fn tunnel(shared: Arc<Shared>, t: Tunnel) {
-    let _open = shared.stats.tunnel_open();
-    let r = crate::tunnel::relay(&t.client, &t.up, shared.config.tunnel_idle_timeout).await;
-    let note = r.error.map(|e| io_reason(&e));
-    let access = Access {
-        method: "CONNECT",
-        target: &t.target,
-        status: 200,
-        up: r.up + t.early,
-        down: r.down,
-        user: t.user.as_deref(),
-        note: note.as_deref(),
-    };
-    let took = t.start.elapsed();
-    count(&shared, &access, t.start, took);
-    let bytes = access.up.saturating_add(access.down);
-    shared.stats.client_bytes(t.peer.ip().to_canonical(), bytes);
-    shared.access_log.write(t.peer, &access, took);
-    drop(t.slot);
 }
 
 /// Dial (directly or through the parent), answer 200, and pass on bytes

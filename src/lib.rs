@@ -25,6 +25,8 @@ pub(crate) mod conn;
 pub mod transparent;
 /// SOCKS5 on the same port: handshake, checks, then the same relay.
 pub mod socks;
+/// A CONNECT or SOCKS5 tunnel handed off as a task: relay, count, log.
+pub(crate) mod handoff;
 /// The one decision per request: own page, refuse, tunnel or forward.
 pub(crate) mod route;
 /// The proxy's own pages: dashboard, status.json, metrics, PAC.

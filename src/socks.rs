@@ -18,7 +18,7 @@
 pub mod wire;
 
 use std::io;
-use std::net::{IpAddr, Shutdown, SocketAddr, TcpStream};
+use std::net::{IpAddr, Shutdown, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -28,6 +28,7 @@ use smol::{Async, Timer};
 use crate::buffer::{Client, timed, write_all};
 use crate::config::Config;
 use crate::error::{Error, io_reason};
+use crate::handoff::{Tunnel, hand_off};
 use crate::http::head::MAX_HEAD_BYTES;
 use crate::http::target::{Authority, parse_authority};
 use crate::logger::Access;
@@ -212,14 +213,13 @@ pub(crate) async fn serve(
                 up,
                 early,
                 peer: client.peer,
+                method: "SOCKS5",
                 target,
                 user,
                 start,
                 slot,
             };
-            if let Err(t) = shared.spawn(tunnel(Arc::clone(&shared), t)) {
-                t.await;
-            }
+            hand_off(&shared, t).await;
         }
         Err(e) => {
             let note = e.message();
@@ -462,44 +462,6 @@ async fn read_message<T>(
             Err(e) => return Err(SocksError::Client(e)),
         }
     }
-}
-
-/// An open SOCKS5 tunnel and what its access line needs.
-struct Tunnel {
-    client: Async<TcpStream>,
-    up: Async<TcpStream>,
-    early: u64,
-    peer: SocketAddr,
-    target: String,
-    user: Option<String>,
-    start: Instant,
-    slot: Slot,
-}
-
-/// Relay a tunnel until it ends (the same relay as CONNECT's), then write
-/// its access line.
-async fn tunnel(shared: Arc<Shared>, t: Tunnel) {
-    let _open = shared.stats.tunnel_open();
-    let r = crate::tunnel::relay(&t.client, &t.up, shared.config.tunnel_idle_timeout).await;
-    let note = r.error.map(|e| io_reason(&e));
-    let access = Access {
-        method: "SOCKS5",
-        target: &t.target,
-        status: 200,
-        up: r.up + t.early,
-        down: r.down,
-        user: t.user.as_deref(),
-        note: note.as_deref(),
-    };
-    let took = t.start.elapsed();
-    let stats = &shared.stats;
-    stats.request(200, access.up, access.down, took, t.start + took);
-    stats.client_bytes(
-        t.peer.ip().to_canonical(),
-        access.up.saturating_add(access.down),
-    );
-    shared.access_log.write(t.peer, &access, took);
-    drop(t.slot);
 }
 
 #[cfg(test)]
