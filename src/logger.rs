@@ -197,8 +197,9 @@ pub fn json_line(time: SystemTime, peer: SocketAddr, a: &Access<'_>, took: Durat
 }
 
 /// `s` as a JSON string (RFC 8259 §7: quote, backslash and control
-/// characters escaped), or `null`.
-fn json_str(o: &mut String, s: Option<&str>) {
+/// characters escaped), or `null`. The one JSON escaper (access lines and
+/// `/status.json`).
+pub(crate) fn json_str(o: &mut String, s: Option<&str>) {
     use std::fmt::Write;
     let Some(s) = s else {
         o.push_str("null");

@@ -6,31 +6,14 @@
 use std::fmt::Write as _;
 
 use super::metrics::decimal;
+use crate::logger::json_str;
 use crate::stats::{CLASSES, Snapshot};
 
-/// `s` as a JSON string literal, quotes included (RFC 8259 §7: `"`, `\`
-/// and every control character escaped).
+/// `s` as a JSON string literal, quotes included (the access log's
+/// escaping, RFC 8259 §7).
 pub(crate) fn json_string(s: &str) -> String {
     let mut o = String::with_capacity(s.len() + 2);
-    o.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => o.push_str("\\\""),
-            '\\' => o.push_str("\\\\"),
-            '\n' => o.push_str("\\n"),
-            '\r' => o.push_str("\\r"),
-            '\t' => o.push_str("\\t"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => {
-                let _ = write!(o, "\\u{:04x}", c as u32);
-            }
-            // Line and paragraph separators break some script parsers.
-            '\u{2028}' | '\u{2029}' => {
-                let _ = write!(o, "\\u{:04x}", c as u32);
-            }
-            c => o.push(c),
-        }
-    }
-    o.push('"');
+    json_str(&mut o, Some(s));
     o
 }
 
