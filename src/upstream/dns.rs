@@ -232,13 +232,14 @@ async fn query(server: SocketAddr, host: &str, qtype: u16) -> io::Result<Reply> 
     let bad =
         |e: WireError| io::Error::other(format!("bad answer from DNS server {server}: {e:?}"));
     let udp = timed(DNS_TRY_TIMEOUT, async {
-        let any: SocketAddr = if server.is_ipv6() {
-            "[::]:0"
-        } else {
-            "0.0.0.0:0"
-        }
-        .parse()
-        .expect("literal");
+        let any = SocketAddr::new(
+            if server.is_ipv6() {
+                std::net::Ipv6Addr::UNSPECIFIED.into()
+            } else {
+                std::net::Ipv4Addr::UNSPECIFIED.into()
+            },
+            0,
+        );
         // Port 0: the kernel picks a random ephemeral port per socket.
         let s = Async::<UdpSocket>::bind(any)?;
         // Connected: datagrams from any other address are dropped.
