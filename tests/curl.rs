@@ -9,23 +9,10 @@ use std::process::Command;
 use common::files::TempDir;
 use common::origin::{Origin, TlsOrigin};
 
+/// curl through `proxy`.
 fn curl(proxy: &common::Proxy, args: &[&str]) -> (i32, Vec<u8>, String) {
-    let out = Command::new("curl")
-        .args([
-            "-sS",
-            "--max-time",
-            "20",
-            "-x",
-            &format!("http://{}", proxy.addr),
-        ])
-        .args(args)
-        .output()
-        .expect("curl must be installed (make test installs it)");
-    (
-        out.status.code().unwrap_or(-1),
-        out.stdout,
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let via = format!("http://{}", proxy.addr);
+    common::client::curl(&[&["-x", via.as_str()], args].concat())
 }
 
 #[test]

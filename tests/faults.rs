@@ -13,46 +13,29 @@ mod common;
 use std::io::{BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Once};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use common::capture;
 use common::client::{dial, get, read_request, read_response, read_to_close};
+use common::netns::sh;
 use common::origin::Origin;
 use common::strict::parse_message;
 use common::{Config, Proxy, eventually, full_backlog, open_fds};
 
 // ------------------------------------------------------------ log capture
 
-static LINES: Mutex<Vec<String>> = Mutex::new(Vec::new());
-
-struct Capture;
-
-impl log::Log for Capture {
-    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
-        true
-    }
-    fn log(&self, r: &log::Record<'_>) {
-        LINES
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(format!("{} {}", r.level(), r.args()));
-    }
-    fn flush(&self) {}
-}
-
 /// Wait for a log line containing every one of `parts`.
 fn logged(parts: &[&str]) -> bool {
     eventually(Duration::from_secs(5), || {
-        LINES
-            .lock()
-            .unwrap()
+        capture::lines()
             .iter()
             .any(|l| parts.iter().all(|p| l.contains(p)))
     })
 }
 
 fn dump_log() -> String {
-    LINES.lock().unwrap().join("\n")
+    capture::lines().join("\n")
 }
 
 // ------------------------------------------------------------ environment
@@ -76,11 +59,7 @@ fn config() -> Config {
 impl Env {
     fn new(c: Config) -> Env {
         let serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-        static INIT: Once = Once::new();
-        INIT.call_once(|| {
-            let _ = log::set_logger(&Capture);
-        });
-        log::set_max_level(log::LevelFilter::Debug);
+        capture::install(log::LevelFilter::Debug);
         Env {
             proxy: Proxy::new(common::launch(c).expect("start")),
             echo: Origin::echo(),
@@ -461,22 +440,6 @@ fn connect_timeout_on_a_full_backlog() {
 struct Netns {
     name: String,
     veth: String,
-}
-
-fn sh(cmd: &str) -> Result<(), String> {
-    let out = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(cmd)
-        .output()
-        .map_err(|e| e.to_string())?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{cmd}: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
 }
 
 impl Netns {

@@ -12,45 +12,21 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::process::Command;
-use std::sync::{Mutex, Once, mpsc};
+use std::sync::{Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-use common::client::{closed_within, read_response, read_to_close};
+use common::capture;
+use common::client::{closed_within, curl, read_response, read_to_close};
 use common::origin::Origin;
 use common::{Config, ConnectPorts, Proxy, Secret, eventually, free_port};
 
 // ------------------------------------------------------------ log capture
 
-static LINES: Mutex<Vec<String>> = Mutex::new(Vec::new());
-
-struct Capture;
-
-impl log::Log for Capture {
-    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
-        true
-    }
-    fn log(&self, r: &log::Record<'_>) {
-        LINES
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(format!("{} {}", r.level(), r.args()));
-    }
-    fn flush(&self) {}
-}
-
 /// The access line of the client connection `s` (found by its address),
 /// waiting for it to be written.
 fn access_line(s: &TcpStream) -> String {
     let me = format!("{} SOCKS5 ", s.local_addr().unwrap());
-    let find = || {
-        LINES
-            .lock()
-            .unwrap()
-            .iter()
-            .find(|l| l.contains(&me))
-            .cloned()
-    };
+    let find = || capture::lines().iter().find(|l| l.contains(&me)).cloned();
     assert!(
         eventually(Duration::from_secs(5), || find().is_some()),
         "no access line for {me}"
@@ -69,11 +45,7 @@ fn config() -> Config {
 
 /// Start the proxy, its log captured at info (the access lines).
 fn start(c: Config) -> Proxy {
-    static INIT: Once = Once::new();
-    INIT.call_once(|| {
-        let _ = log::set_logger(&Capture);
-    });
-    log::set_max_level(log::LevelFilter::Info);
+    capture::install(log::LevelFilter::Info);
     Proxy::new(common::launch(c).expect("start"))
 }
 
@@ -180,19 +152,6 @@ fn ip(a: SocketAddr) -> Target<'static> {
 }
 
 // ------------------------------------------------------------ curl
-
-fn curl(args: &[&str]) -> (i32, Vec<u8>, String) {
-    let out = Command::new("curl")
-        .args(["-sS", "--max-time", "20"])
-        .args(args)
-        .output()
-        .expect("curl must be installed (make test installs it)");
-    (
-        out.status.code().unwrap_or(-1),
-        out.stdout,
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 #[test]
 fn curl_socks5_and_socks5_hostname() {

@@ -7,10 +7,10 @@
 //! drops every packet, inside a network namespace the test makes (root).
 mod common;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::client::{connect_req, get, get_with};
+use common::netns::sh;
 use common::origin::{Origin, Recorder, TlsOrigin};
 use common::socks::Socks5;
 use common::{Config, Credentials, Parent, Proxy, Secret, bin, test_config};
@@ -23,22 +23,9 @@ fn with_parent(url: &str) -> Config {
 }
 
 fn curl(proxy: &Proxy, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new("curl")
-        .args([
-            "-sS",
-            "--max-time",
-            "20",
-            "-x",
-            &format!("http://{}", proxy.addr),
-        ])
-        .args(args)
-        .output()
-        .expect("curl must be installed (make test installs it)");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let via = format!("http://{}", proxy.addr);
+    let (code, out, err) = common::client::curl(&[&["-x", via.as_str()], args].concat());
+    (code, String::from_utf8_lossy(&out).into_owned(), err)
 }
 
 /// "alice:pw" in base64, and "me:secret".
@@ -313,22 +300,6 @@ struct Netns {
     name: String,
     veth: String,
     tag: u32,
-}
-
-fn sh(cmd: &str) -> Result<(), String> {
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(cmd)
-        .output()
-        .map_err(|e| e.to_string())?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{cmd}: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
 }
 
 impl Netns {

@@ -247,3 +247,18 @@ pub fn silent_for(s: &mut TcpStream, d: Duration) -> Result<(), String> {
     s.set_read_timeout(Some(IO_WAIT)).unwrap();
     r
 }
+
+/// Run the real curl with `args` (every wait bounded by 20 s): exit code,
+/// body bytes, stderr.
+pub fn curl(args: &[&str]) -> (i32, Vec<u8>, String) {
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "--max-time", "20"])
+        .args(args)
+        .output()
+        .expect("curl must be installed (make test installs it)");
+    (
+        out.status.code().unwrap_or(-1),
+        out.stdout,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

@@ -11,6 +11,7 @@
 #![allow(dead_code)]
 
 pub mod bin;
+pub mod capture;
 pub mod client;
 pub mod dns;
 pub mod files;
