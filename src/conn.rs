@@ -15,7 +15,7 @@ use smol::Async;
 
 use crate::buffer::{Buffer, Client, HeadRead, read_head, timed, write_all};
 use crate::error::Error;
-use crate::forward::{self, Context};
+use crate::forward;
 use crate::handoff::{Tunnel, hand_off};
 use crate::http::head::{Head, parse_request};
 use crate::http::reply::simple_response;
@@ -195,14 +195,7 @@ pub(crate) async fn serve(io: Async<TcpStream>, peer: SocketAddr, shared: Arc<Sh
                 path,
                 hop,
             } => {
-                let cx = Context {
-                    read_timeout: shared.config.read_timeout,
-                    tunnel_idle_timeout: shared.config.tunnel_idle_timeout,
-                    via: shared.config.via,
-                    dialer: &shared.dialer,
-                    policy: &policy,
-                    hop: hop.as_deref(),
-                };
+                let cx = shared.exchange_context(&policy, hop.as_deref());
                 // Boxed: an exchange's state is large, and an idle tunnel or
                 // keep-alive connection should not carry its size.
                 Box::pin(forward::exchange(

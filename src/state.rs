@@ -11,11 +11,13 @@ use std::sync::{Arc, RwLock, Weak};
 use smol::Executor;
 
 use crate::config::Config;
+use crate::forward::Context;
 use crate::logfile::AccessLog;
 use crate::policy::Policy;
 use crate::policy::guessing::Guesses;
 use crate::stats::Stats;
 use crate::upstream::Dialer;
+use crate::upstream::chain::Parent;
 
 /// State every connection task shares.
 pub(crate) struct Shared {
@@ -74,6 +76,23 @@ impl Shared {
         match self.policy.write() {
             Ok(mut slot) => *slot = Arc::new(p),
             Err(poisoned) => *poisoned.into_inner() = Arc::new(p),
+        }
+    }
+
+    /// What a plain-HTTP exchange needs of this state: the timeouts, `Via`,
+    /// the dialer, under `policy`, through `hop` (none: directly).
+    pub(crate) fn exchange_context<'a>(
+        &'a self,
+        policy: &'a Policy,
+        hop: Option<&'a Parent>,
+    ) -> Context<'a> {
+        Context {
+            read_timeout: self.config.read_timeout,
+            tunnel_idle_timeout: self.config.tunnel_idle_timeout,
+            via: self.config.via,
+            dialer: &self.dialer,
+            policy,
+            hop,
         }
     }
 

@@ -29,7 +29,7 @@ use smol::Async;
 
 use crate::buffer::{Buffer, Client, HeadRead, read_head, timed, write_all};
 use crate::error::{Error, io_reason};
-use crate::forward::{self, Context};
+use crate::forward;
 use crate::http::head::parse_request;
 use crate::http::reply::simple_response;
 use crate::http::target::Authority;
@@ -174,14 +174,7 @@ async fn http(shared: &Shared, client: &mut Client, to: SocketAddr, opened: Inst
                 path,
                 hop: _,
             } => {
-                let cx = Context {
-                    read_timeout: shared.config.read_timeout,
-                    tunnel_idle_timeout: shared.config.tunnel_idle_timeout,
-                    via: shared.config.via,
-                    dialer: &shared.dialer,
-                    policy: &policy,
-                    hop: None,
-                };
+                let cx = shared.exchange_context(&policy, None);
                 let target = format!("http://{host_field}{path}");
                 let sent = forward::exchange(
                     &cx,
