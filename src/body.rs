@@ -14,6 +14,23 @@ use smol::Async;
 use crate::buffer::{Buffer, READ_CHUNK, write_all};
 use crate::http::chunked::{ChunkError, Decoder, Piece};
 use crate::http::framing::Body;
+use crate::http::head::Head;
+
+/// What the shared cache (`cache/mod.rs`) sees of a forwarded response:
+/// its final head before it is sent, its body bytes as they pass to the
+/// client (chunked framing removed), and whether the body ended whole.
+pub(crate) trait Tap: Send {
+    /// The final response head (never a 1xx) and its framing. Returns
+    /// field lines (each ending in CRLF) to add to the head sent to the
+    /// client, or `None` to send nothing to the client: honoured only for
+    /// a response without a body (a 304 to the cache's own conditional
+    /// request, which the cache answers itself).
+    fn head(&mut self, head: &Head, body: Body) -> Option<Vec<u8>>;
+    /// Body bytes as they pass to the client.
+    fn body(&mut self, bytes: &[u8]);
+    /// The body ended complete (length met, last chunk, or none at all).
+    fn end(&mut self);
+}
 
 /// Failures while moving a body: which side failed matters.
 #[derive(Debug)]
@@ -52,7 +69,7 @@ impl Pending<'_> {
 
 /// Copy one body of framing `body` from `src` (bytes first from `buf`) to
 /// `dst`, writing `pending` before the first body bytes. With `dechunk`,
-/// chunked framing is removed.
+/// chunked framing is removed. `tap` sees the payload as it passes.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn copy_body(
     mut pending: Pending<'_>,
@@ -63,7 +80,10 @@ pub(crate) async fn copy_body(
     dst: &Async<TcpStream>,
     t: Duration,
     moved: &mut u64,
+    mut tap: Option<&mut dyn Tap>,
 ) -> Result<(), BodyError> {
+    // The tap's own view of verbatim chunked bytes: their payload only.
+    let mut tap_decoder = Decoder::new();
     let mut remaining = match body {
         Body::Length(n) => n,
         _ => 0,
@@ -141,6 +161,26 @@ pub(crate) async fn copy_body(
             Body::UntilClose | Body::None => (avail.len(), avail.len()),
         };
         let out = avail.get(..fwd).unwrap_or(&[]);
+        if let Some(tap) = tap.as_deref_mut() {
+            if body == Body::Chunked && !dechunk {
+                // Whole, already checked lines: the same payload again.
+                let mut rest = out;
+                while !rest.is_empty() && !tap_decoder.is_done() {
+                    match tap_decoder.step(rest) {
+                        Ok(Piece::Data(n)) => {
+                            tap.body(rest.get(..n).unwrap_or(&[]));
+                            rest = rest.get(n..).unwrap_or(&[]);
+                        }
+                        Ok(Piece::Framing(n) | Piece::End(n)) => {
+                            rest = rest.get(n..).unwrap_or(&[])
+                        }
+                        Err(_) => break,
+                    }
+                }
+            } else {
+                tap.body(out);
+            }
+        }
         if out.is_empty() {
             // Nothing to pass on yet (framing only, or half a line).
         } else if !pending.bytes.is_empty() {

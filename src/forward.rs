@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use smol::Async;
 
-use crate::body::{BodyError, Pending, copy_body};
+use crate::body::{BodyError, Pending, Tap, copy_body};
 use crate::buffer::{Buffer, Client, HeadRead, read_head, write_all};
 use crate::error::Error;
 use crate::http::framing::{Body, keeps_alive, request_body, response_body};
@@ -62,6 +62,21 @@ pub(crate) async fn exchange(
     origin: &Authority,
     host_field: &str,
     path: &str,
+) -> Result<Outcome, Error> {
+    exchange_tapped(cx, client, slot, req, origin, host_field, path, None).await
+}
+
+/// [`exchange`], with the shared cache's [`Tap`] on the response.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn exchange_tapped(
+    cx: &Context<'_>,
+    client: &mut Client,
+    slot: &mut Option<Upstream>,
+    req: &Head,
+    origin: &Authority,
+    host_field: &str,
+    path: &str,
+    mut tap: Option<&mut dyn Tap>,
 ) -> Result<Outcome, Error> {
     let body = request_body(req).map_err(Error::Framing)?;
     let upgrade = if req.has_token("connection", "upgrade") {
@@ -136,6 +151,7 @@ pub(crate) async fn exchange(
             body,
             upgrade.is_some(),
             head.clone(),
+            tap.as_mut().map(|tap| &mut **tap as &mut dyn Tap),
         )
         .await;
         match attempt {
@@ -204,6 +220,7 @@ async fn run(
     body: Body,
     upgrade: bool,
     head: Vec<u8>,
+    tap: Option<&mut dyn Tap>,
 ) -> Attempt {
     let t = cx.read_timeout;
     // The status sent to the client; 0 while nothing final was sent.
@@ -228,7 +245,8 @@ async fn run(
             cio,
             uio,
             t,
-            &mut up_bytes
+            &mut up_bytes,
+            None
         ));
         let mut download = pin!(download(
             cx,
@@ -238,7 +256,8 @@ async fn run(
             req,
             upgrade,
             &sent_status,
-            &mut down_bytes
+            &mut down_bytes,
+            tap
         ));
         let mut sent: Option<Result<(), BodyError>> = None;
         let received = poll_fn(|cx| {
@@ -316,6 +335,7 @@ async fn download(
     upgrade: bool,
     sent_status: &AtomicU16,
     moved: &mut u64,
+    mut tap: Option<&mut dyn Tap>,
 ) -> Result<Down, Error> {
     let t = cx.read_timeout;
     let client10 = req.minor == 0;
@@ -383,6 +403,23 @@ async fn download(
         let dechunk = client10 && body == Body::Chunked;
         let to_client = if dechunk { Body::UntilClose } else { body };
         let keep_client = keeps_alive(req) && to_client != Body::UntilClose;
+        let extra = match tap.as_deref_mut().map(|tap| tap.head(&head, body)) {
+            Some(None) if body == Body::None => {
+                // The cache answers this one itself (a 304 to its own
+                // conditional request): nothing goes to the client.
+                if let Some(tap) = tap {
+                    tap.end();
+                }
+                let reuse = reusable && keeps_alive(&head) && ubuf.is_empty();
+                return Ok(Down {
+                    keep_client,
+                    reuse_upstream: reuse,
+                    upgraded: false,
+                });
+            }
+            Some(extra) => extra,
+            None => None,
+        };
         write_response(
             &mut out,
             &head,
@@ -394,11 +431,18 @@ async fn download(
                 via: cx.via,
             },
         );
+        if let Some(extra) = extra {
+            // Before the blank line that ends the head.
+            out.truncate(out.len().saturating_sub(2));
+            out.extend_from_slice(&extra);
+            out.extend_from_slice(b"\r\n");
+        }
         let out = Pending {
             bytes: out,
             sent: Some((sent_status, head.status.max(1))),
         };
-        match copy_body(out, body, dechunk, ubuf, uio, cio, t, moved).await {
+        let tap = tap.map(|tap| &mut *tap as &mut dyn Tap);
+        match copy_body(out, body, dechunk, ubuf, uio, cio, t, moved, tap).await {
             Ok(()) => {}
             Err(BodyError::Write(e)) => return Err(Error::Client(e)),
             Err(BodyError::Read(e)) if e.kind() == io::ErrorKind::TimedOut => {
