@@ -69,6 +69,12 @@ UPSTREAM PROXIES:
                                /etc/hosts first, answers cached by TTL) instead
                                of the system resolver
 
+SHARED CACHE (RFC 9111; off without --cache-dir; SIZE: 512, 64K, 16M, 1G):
+    --cache-dir DIR            Keep plain-HTTP responses in DIR and answer
+                               repeats from it (apt, package mirrors)
+    --cache-size SIZE          Most bytes on disk in DIR [default: 1G]
+    --cache-mem SIZE           Memory for the cache's index [default: 16M]
+
 OUTPUT:
     --no-via                   Do not add `Via: 1.1 smolproxy` (1.0 for HTTP/1.0 messages)
     --access-log FILE          Append access lines to FILE instead of stderr;

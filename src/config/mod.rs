@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 mod args;
+mod cache;
 mod help;
 mod ops;
 
@@ -16,6 +17,7 @@ use args::{
     allow_domain_arg, arg_error, block_arg, count, dns_server, domain_arg, parse_duration,
     parse_listen, upstream_rule,
 };
+pub use cache::{CacheConfig, DEFAULT_CACHE_MEM, DEFAULT_CACHE_SIZE};
 pub use help::HELP;
 use ops::ops_flags;
 pub use ops::{LogFormat, OpsConfig};
@@ -109,6 +111,8 @@ pub struct Config {
     /// The hosts file that client reads first ([`DEFAULT_HOSTS_FILE`]; a
     /// field so tests can use their own).
     pub hosts_file: std::path::PathBuf,
+    /// `--cache-dir` and its bounds: the shared cache, off when `None`.
+    pub cache: Option<CacheConfig>,
 }
 
 /// The hosts file the `--dns-server` client consults before asking.
@@ -145,6 +149,7 @@ impl Default for Config {
             upstream_auth: None,
             dns_servers: Vec::new(),
             hosts_file: DEFAULT_HOSTS_FILE.into(),
+            cache: None,
         }
     }
 }
@@ -257,6 +262,7 @@ pub fn parse_args(args: Vec<OsString>) -> Result<Command, ConfigError> {
     c.dns_servers = p
         .values_from_fn("--dns-server", dns_server)
         .map_err(arg_error)?;
+    c.cache = cache::cache_flags(&mut p)?;
     let rest = p.finish();
     if let Some(first) = rest.first() {
         return Err(ConfigError::Unknown(first.to_string_lossy().into_owned()));
