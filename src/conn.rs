@@ -131,6 +131,7 @@ pub(crate) async fn serve(io: Async<TcpStream>, peer: SocketAddr, shared: Arc<Sh
                     connections: shared.active(),
                     reached: here.reached,
                     pac_direct: &shared.config.pac_direct,
+                    cache: shared.cache.as_ref().map(crate::cache::Cache::stats),
                 };
                 let (status, resp) = own::respond(page, &head, &view);
                 write_all(&client.io, &resp, shared.config.read_timeout)
@@ -198,16 +199,24 @@ pub(crate) async fn serve(io: Async<TcpStream>, peer: SocketAddr, shared: Arc<Sh
                 let cx = shared.exchange_context(&policy, hop.as_deref());
                 // Boxed: an exchange's state is large, and an idle tunnel or
                 // keep-alive connection should not carry its size.
-                Box::pin(forward::exchange(
-                    &cx,
-                    &mut client,
-                    &mut upstream,
-                    &head,
-                    &origin,
-                    &host_field,
-                    &path,
-                ))
-                .await
+                match &shared.cache {
+                    // With --cache-dir, through the shared cache.
+                    Some(cache) => {
+                        let (c, u) = (&mut client, &mut upstream);
+                        let (o, h, p) = (&origin, &host_field, &path);
+                        Box::pin(crate::cache::exchange(cache, &cx, c, u, &head, o, h, p)).await
+                    }
+                    None => Box::pin(forward::exchange(
+                        &cx,
+                        &mut client,
+                        &mut upstream,
+                        &head,
+                        &origin,
+                        &host_field,
+                        &path,
+                    ))
+                    .await,
+                }
             }
         };
         drop(policy);
@@ -226,6 +235,7 @@ pub(crate) async fn serve(io: Async<TcpStream>, peer: SocketAddr, shared: Arc<Sh
             down: outcome.down,
             user,
             note: outcome.note.as_deref(),
+            cache: outcome.cache,
         };
         let took = start.elapsed();
         count(&shared, &access, start, took);

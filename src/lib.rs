@@ -31,6 +31,8 @@ pub(crate) mod handoff;
 pub(crate) mod route;
 /// The proxy's own pages: dashboard, status.json, metrics, PAC.
 pub(crate) mod own;
+/// The shared HTTP cache (RFC 9111): rules, disk store, the exchange.
+pub(crate) mod cache;
 /// One plain-HTTP exchange, upstream reuse, upgrades.
 pub(crate) mod forward;
 /// Streaming a message body from one socket to another.

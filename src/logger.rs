@@ -78,6 +78,8 @@ pub(crate) struct Outcome {
     pub(crate) upgraded: bool,
     /// What went wrong after the response began, if anything.
     pub(crate) note: Option<String>,
+    /// The shared cache's part (`HIT`, `MISS`, ...; `cache/mod.rs`), if any.
+    pub(crate) cache: Option<&'static str>,
 }
 
 /// One exchange or tunnel, as the access line reports it.
@@ -97,6 +99,8 @@ pub struct Access<'a> {
     pub user: Option<&'a str>,
     /// What went wrong, if anything.
     pub note: Option<&'a str>,
+    /// The shared cache's part (`HIT`, `MISS`, `REVALIDATED`, ...), if any.
+    pub cache: Option<&'a str>,
 }
 
 /// Longest target written to the log; longer ones are cut.
@@ -162,6 +166,9 @@ impl std::fmt::Display for TextLine<'_> {
             self.took.as_millis(),
             one_line(a.user.unwrap_or("-")),
         )?;
+        if let Some(c) = a.cache {
+            write!(f, " cache={c}")?;
+        }
         match a.note {
             Some(n) => write!(f, " note={}", one_line(n)),
             None => Ok(()),
@@ -192,6 +199,10 @@ pub fn json_line(time: SystemTime, peer: SocketAddr, a: &Access<'_>, took: Durat
     json_str(&mut o, a.user);
     o.push_str(",\"note\":");
     json_str(&mut o, a.note);
+    if a.cache.is_some() {
+        o.push_str(",\"cache\":");
+        json_str(&mut o, a.cache);
+    }
     o.push('}');
     o
 }

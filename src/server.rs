@@ -52,6 +52,8 @@ pub enum StartError {
     Policy(PolicyError),
     /// A socket or thread could not be set up.
     Io(io::Error),
+    /// `--cache-dir` could not be used (the message says why).
+    Cache(String),
     /// `--access-log` could not be opened.
     AccessLog(std::path::PathBuf, io::Error),
 }
@@ -61,6 +63,7 @@ impl std::fmt::Display for StartError {
         match self {
             StartError::Policy(e) => e.fmt(f),
             StartError::Io(e) => write!(f, "cannot start: {e}"),
+            StartError::Cache(why) => f.write_str(why),
             StartError::AccessLog(p, e) => {
                 write!(f, "cannot open the access log {}: {e}", p.display())
             }
@@ -167,14 +170,20 @@ impl Server {
                 crate::upstream::dns::Client::new(c.dns_servers.clone(), c.hosts_file.clone());
             dialer = dialer.with_dns(client);
         }
-        let shared = Arc::new(Shared::new(
+        let cache = match &c.cache {
+            Some(cc) => Some(crate::cache::Cache::open(cc).map_err(StartError::Cache)?),
+            None => None,
+        };
+        let mut shared = Shared::new(
             self.config,
             policy,
             dialer,
             shutdown,
             Arc::downgrade(&ex),
             access_log,
-        ));
+        );
+        shared.cache = cache;
+        let shared = Arc::new(shared);
         let kinds = self.listeners.into_iter().map(|l| (l, false));
         for (l, transparent) in kinds.chain(self.transparent.into_iter().map(|l| (l, true))) {
             let l = Async::new(l).map_err(StartError::Io)?;

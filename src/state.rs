@@ -10,6 +10,7 @@ use std::sync::{Arc, RwLock, Weak};
 
 use smol::Executor;
 
+use crate::cache::Cache;
 use crate::config::Config;
 use crate::forward::Context;
 use crate::logfile::AccessLog;
@@ -38,6 +39,8 @@ pub(crate) struct Shared {
     pub(crate) access_log: AccessLog,
     /// Wrong-password failures per client address.
     pub(crate) guesses: Guesses,
+    /// The shared cache, with `--cache-dir` (`cache/mod.rs`).
+    pub(crate) cache: Option<Cache>,
 }
 
 impl Shared {
@@ -60,6 +63,7 @@ impl Shared {
             shutdown,
             executor,
             stats: Stats::new(),
+            cache: None,
         }
     }
 

@@ -324,6 +324,7 @@ impl Stats {
             clients: self.clients.top(top),
             rules: self.rules.top(top),
             domains: self.domains.top(top),
+            cache: None,
         }
     }
 }
@@ -368,6 +369,37 @@ pub(crate) struct Snapshot {
     pub(crate) rules: Vec<(String, u64)>,
     /// Blocked domains by requests refused, largest first.
     pub(crate) domains: Vec<(String, u64)>,
+    /// The shared cache's figures, with `--cache-dir` (`cache/mod.rs`).
+    pub(crate) cache: Option<CacheStats>,
+}
+
+/// What the shared cache holds and has done (its counters live in
+/// `cache/mod.rs`; the own pages show them).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct CacheStats {
+    /// Entries on disk.
+    pub(crate) entries: u64,
+    /// Bytes on disk.
+    pub(crate) bytes: u64,
+    /// The bound (`--cache-size`).
+    pub(crate) max_bytes: u64,
+    /// Answers from the cache without asking upstream (collapsed ones too).
+    pub(crate) hits: u64,
+    /// Answers fetched upstream (misses, and stale entries replaced).
+    pub(crate) misses: u64,
+    /// Stale entries answered from the cache after a 304 from upstream.
+    pub(crate) revalidated: u64,
+    /// Body bytes sent from the cache.
+    pub(crate) hit_bytes: u64,
+}
+
+impl CacheStats {
+    /// Answers with the body from the cache (hits and revalidated), in
+    /// percent of all the cache answered; 0 before the first.
+    pub(crate) fn hit_percent(&self) -> u64 {
+        let served = self.hits + self.revalidated;
+        (served * 100).checked_div(served + self.misses).unwrap_or(0)
+    }
 }
 
 impl Default for Snapshot {
@@ -386,6 +418,7 @@ impl Default for Snapshot {
             clients: Vec::new(),
             rules: Vec::new(),
             domains: Vec::new(),
+            cache: None,
         }
     }
 }

@@ -141,6 +141,9 @@ pub(crate) fn render(s: &Snapshot, p: &Process, version: &str) -> String {
             p.start_micros.map(decimal),
         ),
     ];
+    if let Some(c) = &s.cache {
+        super::cache::metrics(&mut o, c);
+    }
     for (name, kind, help, v) in process {
         if let Some(v) = v {
             family(&mut o, name, kind, help);

@@ -2,8 +2,10 @@
 //! rather than through it: the dashboard and the last hop (`pages`),
 //! `/status.json` (`status`), `/metrics` (`metrics`, with the `process`
 //! figures from `/proc`) and the PAC script (`pac`). [`respond`] takes the
-//! counters' snapshot only for the pages that show it.
+//! counters' snapshot only for the pages that show it; `cache` adds the
+//! shared cache's figures to the first three.
 
+pub mod cache;
 pub mod metrics;
 pub mod pac;
 pub mod pages;
@@ -14,7 +16,7 @@ use std::net::SocketAddr;
 
 use crate::http::head::Head;
 use crate::http::reply::typed_response;
-use crate::stats::Stats;
+use crate::stats::{CacheStats, Stats};
 use pages::Page;
 
 /// What the own pages show, beside the request.
@@ -28,6 +30,8 @@ pub(crate) struct View<'a> {
     pub(crate) reached: SocketAddr,
     /// `--pac-direct` domains.
     pub(crate) pac_direct: &'a [String],
+    /// The shared cache's figures, with `--cache-dir`.
+    pub(crate) cache: Option<CacheStats>,
 }
 
 /// The status and the complete response for `page`, answering `head`.
@@ -38,8 +42,11 @@ pub(crate) fn respond(page: Page, head: &Head, view: &View<'_>) -> (u16, Vec<u8>
     let version = env!("CARGO_PKG_VERSION");
     let snapshot = || {
         let minute = view.stats.minute_now();
-        view.stats
-            .snapshot(view.connections, minute, pages::TOP_ROWS)
+        let mut s = view
+            .stats
+            .snapshot(view.connections, minute, pages::TOP_ROWS);
+        s.cache = view.cache;
+        s
     };
     let (ctype, body) = match page {
         Page::Dashboard => (

@@ -232,7 +232,11 @@ pub(crate) fn dashboard(s: &Snapshot, version: &str) -> String {
             "<tr><td>{name}</td><td class=n id=class-{class}>{n}</td></tr>"
         );
     }
-    o.push_str("</table><h2>Top clients by bytes</h2><table>");
+    o.push_str("</table>");
+    if let Some(c) = &s.cache {
+        super::cache::dashboard(&mut o, c);
+    }
+    o.push_str("<h2>Top clients by bytes</h2><table>");
     rows(&mut o, &s.clients, human_bytes);
     o.push_str("</table><h2>Top blocking rules</h2><table>");
     rows(&mut o, &s.rules, |n| n.to_string());

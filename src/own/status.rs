@@ -74,7 +74,11 @@ pub(crate) fn render(s: &Snapshot, version: &str) -> String {
     list(&mut o, &|m| m.0);
     o.push_str("], \"bytes\": [");
     list(&mut o, &|m| m.1);
-    o.push_str("]}}\n");
+    o.push_str("]}");
+    if let Some(c) = &s.cache {
+        super::cache::json(&mut o, c);
+    }
+    o.push_str("}\n");
     o
 }
 

@@ -1,0 +1,149 @@
+//! The cache's entries as `store.rs` keeps them: the key (the absolute
+//! URI, RFC 9111 §2, and a Vary variant's own key, §4.1) and the meta
+//! beside the body: what kind of record, when the request went and the
+//! response came (§4.2.3), and the response head as stored (end-to-end
+//! fields only). Pure.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::fresh::{Secs, Times};
+use crate::http::head::{Head, parse_response};
+use crate::http::target::Authority;
+
+/// Seconds since the epoch now.
+pub(super) fn now() -> Secs {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// The cache key of a request (RFC 9111 §2): the absolute URI as the client
+/// asked for it: scheme, lower-cased host, the port unless 80, path+query.
+pub(crate) fn key_of(origin: &Authority, path: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(16 + origin.host.len() + path.len());
+    k.extend_from_slice(b"http://");
+    if origin.port == 80 {
+        if origin.host.contains(':') {
+            k.extend_from_slice(format!("[{}]", origin.host).as_bytes());
+        } else {
+            k.extend_from_slice(origin.host.to_ascii_lowercase().as_bytes());
+        }
+    } else {
+        k.extend_from_slice(origin.to_host_port().to_ascii_lowercase().as_bytes());
+    }
+    k.extend_from_slice(path.as_bytes());
+    k
+}
+
+/// The key of one Vary variant: the primary key, a NUL (never in a URI)
+/// and the secondary key.
+pub(super) fn variant_key(key: &[u8], secondary: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(key.len() + 1 + secondary.len());
+    k.extend_from_slice(key);
+    k.push(0);
+    k.extend_from_slice(secondary);
+    k
+}
+
+/// What an entry's meta holds: a response, or (at a primary key whose
+/// responses vary) the Vary record pointing at the variants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Kind {
+    Response = b'R' as isize,
+    Vary = b'V' as isize,
+}
+
+/// Bytes of the meta before the head: kind, request time, response time.
+const META_PREFIX: usize = 17;
+
+/// The meta stored with an entry: kind, the two times (§4.2.3) and the
+/// stored response head.
+pub(super) fn encode_meta(kind: Kind, t: &Times, head: &[u8]) -> Vec<u8> {
+    let mut m = Vec::with_capacity(META_PREFIX + head.len());
+    m.push(kind as u8);
+    m.extend_from_slice(&t.request.to_le_bytes());
+    m.extend_from_slice(&t.response.to_le_bytes());
+    m.extend_from_slice(head);
+    m
+}
+
+/// The meta's parts; `None` for meta this version did not write.
+pub(super) fn decode_meta(m: &[u8]) -> Option<(Kind, Times, Head)> {
+    let kind = match m.first()? {
+        b'R' => Kind::Response,
+        b'V' => Kind::Vary,
+        _ => return None,
+    };
+    let secs = |r: std::ops::Range<usize>| -> Option<Secs> {
+        Some(u64::from_le_bytes(m.get(r)?.try_into().ok()?))
+    };
+    let times = Times {
+        request: secs(1..9)?,
+        response: secs(9..17)?,
+    };
+    let (head, _) = parse_response(m.get(META_PREFIX..)?).ok()??;
+    Some((kind, times, head))
+}
+
+/// The response head as stored: the status line and the end-to-end
+/// fields (hop-by-hop ones and the framing dropped; the body's length is
+/// the entry's own).
+pub(super) fn stored_head(resp: &Head) -> Vec<u8> {
+    let mut out = Vec::with_capacity(512);
+    out.extend_from_slice(format!("HTTP/1.1 {} {}\r\n", resp.status, resp.reason).as_bytes());
+    for (name, value) in crate::http::rewrite::forwardable(resp) {
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn auth(host: &str, port: u16) -> Authority {
+        Authority {
+            host: host.into(),
+            port,
+        }
+    }
+
+    #[test]
+    fn keys_are_absolute_uris() {
+        assert_eq!(key_of(&auth("deb.example", 80), "/a?b"), b"http://deb.example/a?b");
+        assert_eq!(key_of(&auth("Deb.Example", 8080), "/"), b"http://deb.example:8080/");
+        assert_eq!(key_of(&auth("::1", 80), "/"), b"http://[::1]/");
+        assert_eq!(key_of(&auth("::1", 81), "/"), b"http://[::1]:81/");
+    }
+
+    #[test]
+    fn meta_round_trips_and_foreign_meta_is_refused() {
+        let t = Times {
+            request: 5,
+            response: 7,
+        };
+        let m = encode_meta(Kind::Response, &t, b"HTTP/1.1 200 OK\r\nETag: \"x\"\r\n\r\n");
+        let (kind, times, head) = decode_meta(&m).unwrap();
+        assert_eq!(kind, Kind::Response);
+        assert_eq!((times.request, times.response), (5, 7));
+        assert_eq!(head.value("etag"), Some(&b"\"x\""[..]));
+        assert!(decode_meta(b"X").is_none());
+        assert!(decode_meta(&m[..10]).is_none());
+        assert!(decode_meta(&m[..m.len() - 2]).is_none());
+    }
+
+    #[test]
+    fn stored_heads_lose_hop_by_hop_fields_and_framing() {
+        let (h, _) = parse_response(
+            b"HTTP/1.1 200 OK\r\nConnection: close, X-Hop\r\nX-Hop: 1\r\nKeep-Alive: 5\r\n\
+              Transfer-Encoding: chunked\r\nETag: \"e\"\r\nContent-Length: 3\r\n\r\n",
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(stored_head(&h), b"HTTP/1.1 200 OK\r\nETag: \"e\"\r\n\r\n");
+    }
+}
