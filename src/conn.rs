@@ -206,16 +206,18 @@ pub(crate) async fn serve(io: Async<TcpStream>, peer: SocketAddr, shared: Arc<Sh
                         let (o, h, p) = (&origin, &host_field, &path);
                         Box::pin(crate::cache::exchange(cache, &cx, c, u, &head, o, h, p)).await
                     }
-                    None => Box::pin(forward::exchange(
-                        &cx,
-                        &mut client,
-                        &mut upstream,
-                        &head,
-                        &origin,
-                        &host_field,
-                        &path,
-                    ))
-                    .await,
+                    None => {
+                        Box::pin(forward::exchange(
+                            &cx,
+                            &mut client,
+                            &mut upstream,
+                            &head,
+                            &origin,
+                            &host_field,
+                            &path,
+                        ))
+                        .await
+                    }
                 }
             }
         };

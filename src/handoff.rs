@@ -56,6 +56,7 @@ async fn relay(shared: Arc<Shared>, t: Tunnel) {
         down: r.down,
         user: t.user.as_deref(),
         note: note.as_deref(),
+        cache: None,
     };
     let took = t.start.elapsed();
     let stats = &shared.stats;

@@ -327,7 +327,27 @@ mod tests {
             down: 22,
             user: None,
             note: Some("a \"note\""),
+            cache: None,
         }
+    }
+
+    #[test]
+    fn access_lines_name_the_cache_result() {
+        let peer: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        let a = Access {
+            cache: Some("HIT"),
+            note: None,
+            ..sample()
+        };
+        let text = text_line(peer, &a, Duration::from_millis(3)).to_string();
+        assert!(text.ends_with("user=- cache=HIT"), "{text}");
+        let json = json_line(SystemTime::UNIX_EPOCH, peer, &a, Duration::ZERO);
+        assert!(
+            json.ends_with(",\"note\":null,\"cache\":\"HIT\"}"),
+            "{json}"
+        );
+        let none = json_line(SystemTime::UNIX_EPOCH, peer, &sample(), Duration::ZERO);
+        assert!(!none.contains("cache"), "{none}");
     }
 
     #[test]

@@ -398,7 +398,9 @@ impl CacheStats {
     /// percent of all the cache answered; 0 before the first.
     pub(crate) fn hit_percent(&self) -> u64 {
         let served = self.hits + self.revalidated;
-        (served * 100).checked_div(served + self.misses).unwrap_or(0)
+        (served * 100)
+            .checked_div(served + self.misses)
+            .unwrap_or(0)
     }
 }
 

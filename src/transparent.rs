@@ -88,6 +88,7 @@ pub(crate) async fn serve(io: Async<TcpStream>, peer: SocketAddr, shared: Arc<Sh
                 target: "-",
                 status,
                 note: Some(&why),
+                cache: None,
                 ..Access::default()
             };
             finish(&shared, &client, &access, start);
@@ -214,6 +215,7 @@ async fn http(shared: &Shared, client: &mut Client, to: SocketAddr, opened: Inst
             down: outcome.down,
             user: None,
             note: outcome.note.as_deref(),
+            cache: None,
         };
         finish(shared, client, &access, start);
         bytes = bytes.saturating_add(outcome.up.saturating_add(outcome.down));
@@ -249,6 +251,7 @@ async fn refuse(
         target,
         status: status.unwrap_or(0),
         note: Some(&msg),
+        cache: None,
         ..Access::default()
     };
     finish(shared, client, &access, start);
@@ -380,6 +383,7 @@ async fn relay(
                 target,
                 status: e.status().unwrap_or(0),
                 note: Some(&msg),
+                cache: None,
                 ..Access::default()
             };
             finish(shared, &client, &access, start);
@@ -406,6 +410,7 @@ async fn relay(
         down: r.down,
         user: None,
         note: note.as_deref(),
+        cache: None,
     };
     finish(shared, &client, &access, start);
     let bytes = access.up.saturating_add(access.down);

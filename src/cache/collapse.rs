@@ -107,7 +107,8 @@ impl Flights {
         })
     }
 
-    /// Keys being fetched now (for tests and the dashboard).
+    /// Keys being fetched now.
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.table.lock().map_or(0, |t| t.len())
     }

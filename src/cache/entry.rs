@@ -1,8 +1,8 @@
 //! The cache's entries as `store.rs` keeps them: the key (the absolute
 //! URI, RFC 9111 §2, and a Vary variant's own key, §4.1) and the meta
 //! beside the body: what kind of record, when the request went and the
-//! response came (§4.2.3), and the response head as stored (end-to-end
-//! fields only). Pure.
+//! response came (§4.2.3), and the response head as stored
+//! (`fresh::stored_head`). Pure.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -85,22 +85,6 @@ pub(super) fn decode_meta(m: &[u8]) -> Option<(Kind, Times, Head)> {
     Some((kind, times, head))
 }
 
-/// The response head as stored: the status line and the end-to-end
-/// fields (hop-by-hop ones and the framing dropped; the body's length is
-/// the entry's own).
-pub(super) fn stored_head(resp: &Head) -> Vec<u8> {
-    let mut out = Vec::with_capacity(512);
-    out.extend_from_slice(format!("HTTP/1.1 {} {}\r\n", resp.status, resp.reason).as_bytes());
-    for (name, value) in crate::http::rewrite::forwardable(resp) {
-        out.extend_from_slice(name.as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value);
-        out.extend_from_slice(b"\r\n");
-    }
-    out.extend_from_slice(b"\r\n");
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,8 +98,14 @@ mod tests {
 
     #[test]
     fn keys_are_absolute_uris() {
-        assert_eq!(key_of(&auth("deb.example", 80), "/a?b"), b"http://deb.example/a?b");
-        assert_eq!(key_of(&auth("Deb.Example", 8080), "/"), b"http://deb.example:8080/");
+        assert_eq!(
+            key_of(&auth("deb.example", 80), "/a?b"),
+            b"http://deb.example/a?b"
+        );
+        assert_eq!(
+            key_of(&auth("Deb.Example", 8080), "/"),
+            b"http://deb.example:8080/"
+        );
         assert_eq!(key_of(&auth("::1", 80), "/"), b"http://[::1]/");
         assert_eq!(key_of(&auth("::1", 81), "/"), b"http://[::1]:81/");
     }
@@ -126,7 +116,11 @@ mod tests {
             request: 5,
             response: 7,
         };
-        let m = encode_meta(Kind::Response, &t, b"HTTP/1.1 200 OK\r\nETag: \"x\"\r\n\r\n");
+        let m = encode_meta(
+            Kind::Response,
+            &t,
+            b"HTTP/1.1 200 OK\r\nETag: \"x\"\r\n\r\n",
+        );
         let (kind, times, head) = decode_meta(&m).unwrap();
         assert_eq!(kind, Kind::Response);
         assert_eq!((times.request, times.response), (5, 7));
@@ -134,16 +128,5 @@ mod tests {
         assert!(decode_meta(b"X").is_none());
         assert!(decode_meta(&m[..10]).is_none());
         assert!(decode_meta(&m[..m.len() - 2]).is_none());
-    }
-
-    #[test]
-    fn stored_heads_lose_hop_by_hop_fields_and_framing() {
-        let (h, _) = parse_response(
-            b"HTTP/1.1 200 OK\r\nConnection: close, X-Hop\r\nX-Hop: 1\r\nKeep-Alive: 5\r\n\
-              Transfer-Encoding: chunked\r\nETag: \"e\"\r\nContent-Length: 3\r\n\r\n",
-        )
-        .unwrap()
-        .unwrap();
-        assert_eq!(stored_head(&h), b"HTTP/1.1 200 OK\r\nETag: \"e\"\r\n\r\n");
     }
 }

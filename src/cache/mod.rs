@@ -20,18 +20,19 @@ mod tap;
 
 use std::sync::Arc;
 
-use crate::buffer::{Client, timed};
+use crate::buffer::{Client, timed, write_all};
 use crate::config::CacheConfig;
 use crate::error::Error;
 use crate::forward::{self, Context};
 use crate::http::head::{Head, parse_request, parse_response};
+use crate::http::reply::simple_response;
 use crate::http::target::Authority;
 use crate::logger::Outcome;
 use crate::stats::{CacheStats, Counter};
 use crate::upstream::Upstream;
 use collapse::{Flight, Flights, Progress, Role};
 use entry::{Kind, decode_meta, encode_meta, key_of, now, variant_key};
-use fresh::{Secs, Times, Use};
+use fresh::{Fwd, Secs, Status, Times, Use};
 use serve::Stored;
 use store::{Hit, Store};
 use tap::{InvalidateTap, StoreTap};
@@ -102,27 +103,29 @@ struct Found {
 }
 
 impl Cache {
-    /// The stored response for `req` under `key`, through its Vary record.
-    /// Meta this version cannot read is dropped, never served.
-    fn lookup(&self, key: &[u8], req: &Head) -> Option<Found> {
-        let hit = self.store.get(key)?;
+    /// The stored response for `req` under `key`, through its Vary record,
+    /// or why there is none. Meta this version cannot read is dropped,
+    /// never served.
+    fn lookup(&self, key: &[u8], req: &Head) -> Result<Found, Fwd> {
+        let hit = self.store.get(key).ok_or(Fwd::UriMiss)?;
         let Some((kind, times, head)) = decode_meta(&hit.meta) else {
             self.store.remove(key);
-            return None;
+            return Err(Fwd::UriMiss);
         };
         if kind == Kind::Response {
             let key = key.to_vec();
-            return Some(Found {
+            return Ok(Found {
                 key,
                 hit,
                 head,
                 times,
             });
         }
-        let key = variant_key(key, &fresh::vary_key(&head, req)?);
-        let hit = self.store.get(&key)?;
+        let secondary = fresh::vary_key(&head, req).ok_or(Fwd::VaryMiss)?;
+        let key = variant_key(key, &secondary);
+        let hit = self.store.get(&key).ok_or(Fwd::VaryMiss)?;
         match decode_meta(&hit.meta) {
-            Some((Kind::Response, times, head)) => Some(Found {
+            Some((Kind::Response, times, head)) => Ok(Found {
                 key,
                 hit,
                 head,
@@ -130,7 +133,7 @@ impl Cache {
             }),
             _ => {
                 self.store.remove(&key);
-                None
+                Err(Fwd::VaryMiss)
             }
         }
     }
@@ -186,10 +189,16 @@ pub(crate) async fn exchange(
         return fwd.plain(client, slot, req).await;
     }
     let now = now();
-    let Some(found) = cache.lookup(&key, req) else {
-        return miss(cache, &fwd, client, slot, req, key, fresh::Status::Miss).await;
+    let found = match cache.lookup(&key, req) {
+        Ok(found) => found,
+        Err(_) if fresh::only_if_cached(req) => return only_if_cached(cx, client, req).await,
+        Err(why) => return miss(cache, &fwd, client, slot, req, key, why).await,
     };
-    match fresh::use_stored(req, &found.head, &found.times, path, now) {
+    let usable = fresh::use_stored(req, &found.head, &found.times, path, now);
+    if usable != Use::Fresh && fresh::only_if_cached(req) {
+        return only_if_cached(cx, client, req).await;
+    }
+    match usable {
         Use::Fresh => {
             let age = fresh::age(&found.head, &found.times, now);
             let stored = Stored::of(&found.hit, &found.head, age);
@@ -197,12 +206,37 @@ pub(crate) async fn exchange(
             cache.hits.add(1);
             count_hit(cache, o, result::HIT)
         }
-        Use::Revalidate => revalidate(cache, &fwd, client, slot, req, key, found, now).await,
-        Use::Miss => {
-            let why = fresh::Status::Request;
-            miss(cache, &fwd, client, slot, req, key, why).await
+        Use::Revalidate => {
+            // RFC 9211 fwd=request: fresh, but the request's directives
+            // asked for it to be checked; otherwise stale (or to be
+            // checked every time, like package indexes).
+            let by_client = req.value("cache-control").is_some() || req.value("pragma").is_some();
+            let fresh_now = fresh::lifetime(&found.head, path)
+                .is_some_and(|l| l > fresh::age(&found.head, &found.times, now));
+            let why = if by_client && fresh_now {
+                Fwd::Request
+            } else {
+                Fwd::Stale
+            };
+            revalidate(cache, &fwd, client, slot, req, key, found, now, why).await
         }
+        Use::Miss => miss(cache, &fwd, client, slot, req, key, Fwd::Miss).await,
     }
+}
+
+/// `only-if-cached` (RFC 9111 §5.2.1.7) with nothing usable stored: 504,
+/// the origin not asked.
+async fn only_if_cached(cx: &Context<'_>, client: &Client, req: &Head) -> Result<Outcome, Error> {
+    let body = "smolproxy: not in the cache (only-if-cached)\n";
+    let resp = simple_response(504, "", body, req.method != "HEAD");
+    write_all(&client.io, &resp, cx.read_timeout)
+        .await
+        .map_err(Error::Client)?;
+    Ok(Outcome {
+        status: 504,
+        keep_client: false,
+        ..Outcome::default()
+    })
 }
 
 /// Count the body bytes a cache answer sent, and name the answer.
@@ -238,7 +272,8 @@ fn same_origin_key(origin: &Authority, uri: &[u8]) -> Option<Vec<u8>> {
         k.extend_from_slice(b":80");
         k
     };
-    let same = ours == theirs.as_bytes() || (origin.port == 80 && with_port(ours) == theirs.as_bytes());
+    let same =
+        ours == theirs.as_bytes() || (origin.port == 80 && with_port(ours) == theirs.as_bytes());
     same.then(|| key_of(origin, if path.is_empty() { "/" } else { path }))
 }
 
@@ -286,7 +321,7 @@ async fn miss(
     slot: &mut Option<Upstream>,
     req: &Head,
     key: Vec<u8>,
-    why: fresh::Status,
+    why: Fwd,
 ) -> Result<Outcome, Error> {
     // Only a plain GET is collapsed: the leader's answer must be one every
     // follower may get (no conditional, no range of its own).
@@ -400,11 +435,12 @@ async fn revalidate(
     key: Vec<u8>,
     found: Found,
     now: Secs,
+    why: Fwd,
 ) -> Result<Outcome, Error> {
     let Some(cond) = conditional_request(req, &found.head) else {
-        return miss(cache, fwd, client, slot, req, key, fresh::Status::Stale(0)).await;
+        return miss(cache, fwd, client, slot, req, key, why).await;
     };
-    let mut tap = StoreTap::new(&cache.store, req, fwd.path, key, fresh::Status::Stale(0), None, now);
+    let mut tap = StoreTap::new(&cache.store, req, fwd.path, key, why, None, now);
     tap.revalidating(&found.head);
     let o = fwd.tapped(client, slot, &cond, &mut tap).await?;
     let Some(merged) = tap.take_merged() else {
@@ -426,7 +462,13 @@ async fn revalidate(
     };
     let age = fresh::age(&head, &times, self::now());
     let stored = Stored::of(&found.hit, &head, age);
-    let status = fresh::Status::Stale(304).value();
+    let status = Status::Fwd {
+        why,
+        status: Some(304),
+        stored: false,
+        collapsed: false,
+    }
+    .value();
     let o = serve::answer(fwd.cx, client, req, &stored, &status).await;
     cache.revalidated.add(1);
     count_hit(cache, o, result::REVALIDATED)
@@ -448,8 +490,14 @@ mod tests {
         let o = auth("a.example", 80);
         let k = |u: &str| same_origin_key(&o, u.as_bytes());
         assert_eq!(k("/x"), Some(b"http://a.example/x".to_vec()));
-        assert_eq!(k("http://A.example/y"), Some(b"http://a.example/y".to_vec()));
-        assert_eq!(k("http://a.example:80/y"), Some(b"http://a.example/y".to_vec()));
+        assert_eq!(
+            k("http://A.example/y"),
+            Some(b"http://a.example/y".to_vec())
+        );
+        assert_eq!(
+            k("http://a.example:80/y"),
+            Some(b"http://a.example/y".to_vec())
+        );
         assert_eq!(k("http://a.example"), Some(b"http://a.example/".to_vec()));
         assert_eq!(k("http://b.example/y"), None);
         assert_eq!(k("http://a.example.evil/y"), None);

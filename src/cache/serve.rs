@@ -98,7 +98,9 @@ fn head_bytes(cx: &Context<'_>, req: &Head, stored: &Head, o: &Out<'_>) -> Vec<u
     out.extend_from_slice(format!("HTTP/1.1 {} {reason}\r\n", o.status).as_bytes());
     for (name, value) in stored.fields() {
         let keep = if o.status == 304 {
-            NOT_MODIFIED_FIELDS.iter().any(|f| name.eq_ignore_ascii_case(f))
+            NOT_MODIFIED_FIELDS
+                .iter()
+                .any(|f| name.eq_ignore_ascii_case(f))
         } else if o.status == 416 {
             name.eq_ignore_ascii_case("date")
         } else {
@@ -122,7 +124,11 @@ fn head_bytes(cx: &Context<'_>, req: &Head, stored: &Head, o: &Out<'_>) -> Vec<u
         out.extend_from_slice(b"Connection: keep-alive\r\n");
     }
     if cx.via {
-        put(&mut out, "Via", format!("1.{} smolproxy", req.minor).as_bytes());
+        put(
+            &mut out,
+            "Via",
+            format!("1.{} smolproxy", req.minor).as_bytes(),
+        );
     }
     out.extend_from_slice(b"\r\n");
     out
@@ -150,7 +156,7 @@ pub(super) async fn answer(
         o.status = 304;
         o.len = 0;
     } else if req.method == "GET" && s.head.status == 200 {
-        match fresh::range(req, s.len) {
+        match fresh::range_if(req, s.head, s.len) {
             Range::Full => {}
             Range::Part(a, b) => {
                 o.status = 206;
@@ -190,11 +196,15 @@ pub(super) async fn answer(
             log::warn!("cache: cannot read {}: {e}", req.target);
             return Err(Error::BadResponse("cache entry unreadable"));
         }
-        write_all(&client.io, &out, t).await.map_err(Error::Client)?;
+        write_all(&client.io, &out, t)
+            .await
+            .map_err(Error::Client)?;
         outcome.down = body;
         return Ok(outcome);
     }
-    write_all(&client.io, &out, t).await.map_err(Error::Client)?;
+    write_all(&client.io, &out, t)
+        .await
+        .map_err(Error::Client)?;
     match send_file(s.file, s.offset + first, body, &client.io, t).await {
         Ok(n) if n == body => outcome.down = n,
         Ok(n) => {
@@ -235,7 +245,9 @@ pub(super) async fn follow(
     };
     let out = head_bytes(cx, req, head, &o);
     let t = cx.read_timeout;
-    write_all(&client.io, &out, t).await.map_err(Error::Client)?;
+    write_all(&client.io, &out, t)
+        .await
+        .map_err(Error::Client)?;
     let mut outcome = Outcome {
         status: head.status,
         keep_client: keeps_alive(req),

@@ -8,8 +8,8 @@
 use std::sync::Arc;
 
 use super::collapse::{Leader, Started};
+use super::entry::{Kind, encode_meta, now, variant_key};
 use super::fresh::{self, Secs, Times};
-use super::entry::{Kind, encode_meta, now, stored_head, variant_key};
 use super::store::{Store, Writer};
 use crate::body::Tap;
 use crate::http::framing::Body;
@@ -21,7 +21,7 @@ pub(super) struct StoreTap<'a> {
     req: &'a Head,
     path: &'a str,
     key: Vec<u8>,
-    why: fresh::Status,
+    why: fresh::Fwd,
     leader: Option<Leader<'a>>,
     times: Times,
     writer: Option<Writer>,
@@ -37,7 +37,7 @@ impl<'a> StoreTap<'a> {
         req: &'a Head,
         path: &'a str,
         key: Vec<u8>,
-        why: fresh::Status,
+        why: fresh::Fwd,
         leader: Option<Leader<'a>>,
         sent: Secs,
     ) -> Self {
@@ -88,10 +88,10 @@ impl<'a> StoreTap<'a> {
             return false;
         }
         if let Err(why) = fresh::storable(self.req, resp, self.path) {
-            log::debug!("cache: not storing {}: {why:?}", self.req.target);
+            log::debug!("cache: not storing {}: {}", self.req.target, why.reason());
             return false;
         }
-        let head = stored_head(resp);
+        let head = fresh::stored_head(resp, self.times.response);
         let store = self.store;
         let key = if resp.value("vary").is_some() {
             // Vary (§4.1): a record at the primary key, the response under
@@ -149,15 +149,13 @@ impl Tap for StoreTap<'_> {
         if !stored {
             self.leader = None;
         }
-        let status = match self.why {
-            fresh::Status::Stale(_) => fresh::Status::Stale(resp.status),
-            other => other,
+        let status = fresh::Status::Fwd {
+            why: self.why,
+            status: None,
+            stored,
+            collapsed: false,
         };
-        let mut v = status.value();
-        if stored {
-            v.push_str("; stored");
-        }
-        Some(format!("Cache-Status: {v}\r\n").into_bytes())
+        Some(format!("Cache-Status: {}\r\n", status.value()).into_bytes())
     }
 
     fn body(&mut self, bytes: &[u8]) {
@@ -197,7 +195,8 @@ impl Tap for StoreTap<'_> {
 /// Most `Location` / `Content-Location` values remembered for invalidation.
 const MAX_LOCATIONS: usize = 2;
 
-/// The tap on an unsafe method's exchange: what to invalidate (§4.4).
+/// The tap on an unsafe method's exchange: what to invalidate (§4.4);
+/// its answer says `fwd=method`.
 #[derive(Default)]
 pub(super) struct InvalidateTap {
     /// The final status.
@@ -209,6 +208,12 @@ pub(super) struct InvalidateTap {
 impl Tap for InvalidateTap {
     fn head(&mut self, resp: &Head, _: Body) -> Option<Vec<u8>> {
         self.status = resp.status;
+        let status = fresh::Status::Fwd {
+            why: fresh::Fwd::Method,
+            status: None,
+            stored: false,
+            collapsed: false,
+        };
         for f in ["location", "content-location"] {
             if let Some(v) = resp.value(f)
                 && self.locations.len() < MAX_LOCATIONS
@@ -216,7 +221,7 @@ impl Tap for InvalidateTap {
                 self.locations.push(v.to_vec());
             }
         }
-        Some(Vec::new())
+        Some(format!("Cache-Status: {}\r\n", status.value()).into_bytes())
     }
 
     fn body(&mut self, _: &[u8]) {}

@@ -130,7 +130,9 @@ mod tests {
         assert!(j.contains("\"cache\": {\"hits\": 6, \"misses\": 3,"), "{j}");
         let mut m = String::new();
         metrics(&mut m, &c);
-        assert!(m.contains("# TYPE smolproxy_cache_hits_total counter\nsmolproxy_cache_hits_total 6\n"));
+        assert!(
+            m.contains("# TYPE smolproxy_cache_hits_total counter\nsmolproxy_cache_hits_total 6\n")
+        );
         assert!(m.contains("smolproxy_cache_bytes 3145728\n"));
     }
 }
