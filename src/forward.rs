@@ -441,9 +441,13 @@ async fn download(
             bytes: out,
             sent: Some((sent_status, head.status.max(1))),
         };
-        let tap = tap.map(|tap| &mut *tap as &mut dyn Tap);
-        match copy_body(out, body, dechunk, ubuf, uio, cio, t, moved, tap).await {
-            Ok(()) => {}
+        let tee = tap.as_mut().map(|tap| &mut **tap as &mut dyn Tap);
+        match copy_body(out, body, dechunk, ubuf, uio, cio, t, moved, tee).await {
+            Ok(()) => {
+                if let Some(tap) = tap {
+                    tap.end();
+                }
+            }
             Err(BodyError::Write(e)) => return Err(Error::Client(e)),
             Err(BodyError::Read(e)) if e.kind() == io::ErrorKind::TimedOut => {
                 return Err(Error::UpstreamTimeout("response body stalled"));

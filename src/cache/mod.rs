@@ -383,7 +383,14 @@ async fn follow(
         .ok()?;
     };
     let (_, _, head) = decode_meta(&started.head)?;
-    let o = serve::follow(cx, client, req, &head, flight, started).await;
+    let status = Status::Fwd {
+        why: Fwd::UriMiss,
+        status: None,
+        stored: false,
+        collapsed: true,
+    }
+    .value();
+    let o = serve::follow(cx, client, req, &head, flight, started, &status).await;
     cache.hits.add(1);
     Some(count_hit(cache, o, result::COLLAPSED))
 }

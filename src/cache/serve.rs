@@ -230,10 +230,11 @@ pub(super) async fn follow(
     head: &Head,
     flight: &Arc<Flight>,
     started: Started,
+    cache_status: &str,
 ) -> Result<Outcome, Error> {
-    let (len, status) = match (started.len, flight.watch().0) {
-        (Some(n), _) => (n, "smolproxy; fwd=miss; collapsed"),
-        (None, Progress::Done(_, n)) => (n, "smolproxy; fwd=miss; collapsed"),
+    let len = match (started.len, flight.watch().0) {
+        (Some(n), _) => n,
+        (None, Progress::Done(_, n)) => n,
         _ => return Err(Error::BadResponse("collapsed fetch ended without a length")),
     };
     let o = Out {
@@ -241,7 +242,7 @@ pub(super) async fn follow(
         len,
         range: None,
         age: 0,
-        cache_status: status,
+        cache_status,
     };
     let out = head_bytes(cx, req, head, &o);
     let t = cx.read_timeout;

@@ -146,6 +146,31 @@ impl Origin {
         })
     }
 
+    /// A keep-alive origin whose answer to each request is what `reply`
+    /// returns for its head (whole response bytes); every head is kept in
+    /// `seen`, so a test counts what reached the origin (the cache tests).
+    pub fn scripted<F>(reply: F) -> Origin
+    where
+        F: Fn(&str) -> Vec<u8> + Send + Sync + 'static,
+    {
+        Origin::raw(move |stream, seen| {
+            let mut r = BufReader::new(stream.try_clone().unwrap());
+            let mut w = stream;
+            while let Ok((head, _)) = read_request(&mut r) {
+                seen.lock().unwrap().push(head.clone());
+                if w.write_all(&reply(&head)).is_err() || asks_close(&head) {
+                    return;
+                }
+            }
+        })
+    }
+
+    /// How many request heads containing `needle` reached this origin.
+    pub fn count(&self, needle: &str) -> usize {
+        let seen = self.seen.lock().unwrap();
+        seen.iter().filter(|h| h.contains(needle)).count()
+    }
+
     /// A byte-level server for tunnels: echoes everything until EOF, then
     /// writes `tail` and half-closes. Its reads never time out (an idle
     /// tunnel is what some tests hold open).
