@@ -33,6 +33,8 @@ pub(crate) mod route;
 pub(crate) mod own;
 /// One plain-HTTP exchange, upstream reuse, upgrades.
 pub(crate) mod forward;
+/// The shared HTTP cache: RFC 9111 rules, the disk store, serving hits.
+pub(crate) mod cache;
 /// Streaming a message body from one socket to another.
 pub(crate) mod body;
 /// Reaching an upstream: resolve, egress check, connect.
