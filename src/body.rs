@@ -28,7 +28,8 @@ pub(crate) trait Tap: Send {
     fn head(&mut self, head: &Head, body: Body) -> Option<Vec<u8>>;
     /// Body bytes as they pass to the client.
     fn body(&mut self, bytes: &[u8]);
-    /// The body ended complete (length met, last chunk, or none at all).
+    /// The body ended complete (length met, last chunk, or none at all):
+    /// said before its last bytes are written, perhaps more than once.
     fn end(&mut self);
 }
 
@@ -161,6 +162,14 @@ pub(crate) async fn copy_body(
             Body::UntilClose | Body::None => (avail.len(), avail.len()),
         };
         let out = avail.get(..fwd).unwrap_or(&[]);
+        // Complete with these bytes: the tap hears of it before they are
+        // written, so the cache commits before the client has the end (a
+        // request right after it finds the entry).
+        let ends = match body {
+            Body::Length(_) => remaining == 0,
+            Body::Chunked => decoder.is_done(),
+            Body::UntilClose | Body::None => false,
+        };
         if let Some(tap) = tap.as_deref_mut() {
             if body == Body::Chunked && !dechunk {
                 // Whole, already checked lines: the same payload again.
@@ -179,6 +188,9 @@ pub(crate) async fn copy_body(
                 }
             } else {
                 tap.body(out);
+            }
+            if ends {
+                tap.end();
             }
         }
         if out.is_empty() {

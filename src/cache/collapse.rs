@@ -140,7 +140,8 @@ impl Leader<'_> {
         }
     }
 
-    /// The body is complete and committed.
+    /// The body is complete and committed: later requests find the entry
+    /// in the store, so the key leaves the table now.
     pub(crate) fn done(mut self) {
         let mut state = self.flight.lock();
         if let Progress::Body(s, w) = &*state {

@@ -147,7 +147,8 @@ impl Origin {
     }
 
     /// A keep-alive origin whose answer to each request is what `reply`
-    /// returns for its head (whole response bytes); every head is kept in
+    /// returns for its head (whole response bytes; one saying `Connection:
+    /// close` closes the connection after it); every head is kept in
     /// `seen`, so a test counts what reached the origin (the cache tests).
     pub fn scripted<F>(reply: F) -> Origin
     where
@@ -158,7 +159,13 @@ impl Origin {
             let mut w = stream;
             while let Ok((head, _)) = read_request(&mut r) {
                 seen.lock().unwrap().push(head.clone());
-                if w.write_all(&reply(&head)).is_err() || asks_close(&head) {
+                let out = reply(&head);
+                // A reply saying `Connection: close` ends the connection.
+                let end = out
+                    .windows(19)
+                    .any(|w| w.eq_ignore_ascii_case(b"connection: close\r\n"));
+                if w.write_all(&out).is_err() || asks_close(&head) || end {
+                    let _ = w.shutdown(Shutdown::Both);
                     return;
                 }
             }
