@@ -212,6 +212,7 @@ enum Attempt {
 }
 
 /// The exchange on one upstream connection.
+#[allow(clippy::too_many_arguments)]
 async fn run(
     cx: &Context<'_>,
     client: &mut Client,

@@ -368,12 +368,8 @@ fn concurrent_misses_collapse_onto_one_fetch() {
         })
         .collect();
     // All 20 are in while the origin holds back the second half.
-    assert!(common::eventually(Duration::from_secs(5), || o
-        .seen
-        .lock()
-        .unwrap()
-        .len()
-        >= 1));
+    let fetching = || !o.seen.lock().unwrap().is_empty();
+    assert!(common::eventually(Duration::from_secs(5), fetching));
     std::thread::sleep(Duration::from_millis(500));
     go.send(()).unwrap();
     let mut want = vec![b'a'; len / 2];

@@ -35,7 +35,7 @@ use entry::{Kind, decode_meta, encode_meta, key_of, now, variant_key};
 use fresh::{Fwd, Secs, Status, Times, Use};
 use serve::Stored;
 use store::{Hit, Store};
-use tap::{InvalidateTap, StoreTap};
+use tap::{PassTap, StoreTap};
 
 /// The cache: the store on disk, the fetches under way, its counters.
 pub(crate) struct Cache {
@@ -169,10 +169,7 @@ pub(crate) async fn exchange(
         path,
     };
     if req.method != "GET" && req.method != "HEAD" {
-        if req.value("upgrade").is_some() {
-            return fwd.plain(client, slot, req).await;
-        }
-        let mut tap = InvalidateTap::default();
+        let mut tap = PassTap::new(Fwd::Method);
         let mut o = fwd.tapped(client, slot, req, &mut tap).await?;
         if fresh::invalidates(&req.method, tap.status) {
             cache.store.remove(&key);
@@ -186,7 +183,8 @@ pub(crate) async fn exchange(
         return Ok(o);
     }
     if !cacheable_request(req) {
-        return fwd.plain(client, slot, req).await;
+        let mut tap = PassTap::new(Fwd::Bypass);
+        return fwd.tapped(client, slot, req, &mut tap).await;
     }
     let now = now();
     let found = match cache.lookup(&key, req) {
@@ -287,17 +285,6 @@ struct Forward<'a> {
 }
 
 impl Forward<'_> {
-    /// Forward `req` as it is, the cache not involved.
-    async fn plain(
-        &self,
-        client: &mut Client,
-        slot: &mut Option<Upstream>,
-        req: &Head,
-    ) -> Result<Outcome, Error> {
-        let (o, h, p) = (self.origin, self.host_field, self.path);
-        forward::exchange(self.cx, client, slot, req, o, h, p).await
-    }
-
     /// Forward `req` with `tap` on the response.
     async fn tapped(
         &self,

@@ -195,21 +195,33 @@ impl Tap for StoreTap<'_> {
 /// Most `Location` / `Content-Location` values remembered for invalidation.
 const MAX_LOCATIONS: usize = 2;
 
-/// The tap on an unsafe method's exchange: what to invalidate (§4.4);
-/// its answer says `fwd=method`.
-#[derive(Default)]
-pub(super) struct InvalidateTap {
+/// The tap on a request the cache passes on without looking it up: an
+/// unsafe method (`fwd=method`; what to invalidate, §4.4), or a GET the
+/// cache does not take (`fwd=bypass`: an upgrade, `Expect`).
+pub(super) struct PassTap {
+    why: fresh::Fwd,
     /// The final status.
     pub(super) status: u16,
     /// `Location` and `Content-Location` values.
     pub(super) locations: Vec<Vec<u8>>,
 }
 
-impl Tap for InvalidateTap {
+impl PassTap {
+    /// A tap saying `why` in Cache-Status.
+    pub(super) fn new(why: fresh::Fwd) -> Self {
+        PassTap {
+            why,
+            status: 0,
+            locations: Vec::new(),
+        }
+    }
+}
+
+impl Tap for PassTap {
     fn head(&mut self, resp: &Head, _: Body) -> Option<Vec<u8>> {
         self.status = resp.status;
         let status = fresh::Status::Fwd {
-            why: fresh::Fwd::Method,
+            why: self.why,
             status: None,
             stored: false,
             collapsed: false,
