@@ -200,8 +200,8 @@ pub(crate) async fn exchange(
         Use::Fresh => {
             let age = fresh::age(&found.head, &found.times, now);
             let stored = Stored::of(&found.hit, &found.head, age);
-            let o = serve::answer(cx, client, req, &stored, &fresh::Status::Hit.value()).await;
             cache.hits.add(1);
+            let o = serve::answer(cx, client, req, &stored, &fresh::Status::Hit.value()).await;
             count_hit(cache, o, result::HIT)
         }
         Use::Revalidate => {
@@ -333,8 +333,8 @@ async fn miss(
         }
     };
     let mut tap = StoreTap::new(&cache.store, req, fwd.path, key, why, leader, now());
-    let o = fwd.tapped(client, slot, req, &mut tap).await;
     cache.misses.add(1);
+    let o = fwd.tapped(client, slot, req, &mut tap).await;
     o.map(|o| Outcome {
         cache: Some(result::MISS),
         ..o
@@ -377,8 +377,8 @@ async fn follow(
         collapsed: true,
     }
     .value();
-    let o = serve::follow(cx, client, req, &head, flight, started, &status).await;
     cache.hits.add(1);
+    let o = serve::follow(cx, client, req, &head, flight, started, &status).await;
     Some(count_hit(cache, o, result::COLLAPSED))
 }
 
@@ -463,8 +463,8 @@ async fn revalidate(
         collapsed: false,
     }
     .value();
-    let o = serve::answer(fwd.cx, client, req, &stored, &status).await;
     cache.revalidated.add(1);
+    let o = serve::answer(fwd.cx, client, req, &stored, &status).await;
     count_hit(cache, o, result::REVALIDATED)
 }
 
