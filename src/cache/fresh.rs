@@ -13,6 +13,10 @@ mod fields;
 mod heads;
 mod range;
 mod status;
+#[cfg(test)]
+mod testkit;
+#[cfg(test)]
+mod tests;
 
 use crate::http::head::{Head, trim_ows};
 pub(crate) use dates::parse_http_date;
