@@ -8,7 +8,13 @@ const DEB: &str = "/debian/pool/main/h/hello/hello_2.10-3_arm64.deb";
 const INRELEASE: &str = "/debian/dists/trixie/InRelease";
 
 /// Request, response status and fields, path, the answer.
-type StoreRow = (&'static str, u16, &'static str, &'static str, Result<(), NotStored>);
+type StoreRow = (
+    &'static str,
+    u16,
+    &'static str,
+    &'static str,
+    Result<(), NotStored>,
+);
 
 #[test]
 fn what_is_stored() {
