@@ -40,6 +40,9 @@ pub(crate) fn not_modified(req: &Head, resp: &Head) -> bool {
     if req.method != "GET" && req.method != "HEAD" {
         return false; // RFC 9110 §13.1: these conditionals are for GET and HEAD
     }
+    if !(200..300).contains(&resp.status) {
+        return false; // RFC 9110 §13.2.1: preconditions apply only to a 2xx
+    }
     if req.value("if-none-match").is_some() {
         let stored = resp.value("etag").and_then(entity_tag);
         return req
@@ -231,6 +234,14 @@ mod tests {
                 *want,
                 "{req} / {resp}"
             );
+        }
+        // RFC 9110 §13.2.1: a stored 404 is not "not modified", even for `*`.
+        for req in [
+            "GET|If-None-Match: *",
+            "GET|If-None-Match: \"a\"",
+            "GET|If-Modified-Since: {0}",
+        ] {
+            assert!(!not_modified(&rq(req), &rs(404, stored)), "{req}");
         }
     }
 

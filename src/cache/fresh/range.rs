@@ -19,9 +19,9 @@ pub(crate) enum Range {
     Unsatisfiable,
 }
 
-/// The range to serve when the stored head is not at hand: an `If-Range`
-/// cannot be checked then, so its presence means the full body (always a
-/// correct answer, §13.1.5). Prefer [`range_if`].
+/// The range to serve of a stored 200 when its head is not at hand: an
+/// `If-Range` cannot be checked then, so its presence means the full body
+/// (always a correct answer, §13.1.5). Prefer [`range_if`].
 pub(crate) fn range(req: &Head, len: u64) -> Range {
     if req.value("if-range").is_some() {
         return Range::Full;
@@ -30,8 +30,12 @@ pub(crate) fn range(req: &Head, len: u64) -> Range {
 }
 
 /// The range to serve, honouring `If-Range` against `stored`'s validators
-/// (RFC 9110 §13.1.5): when it does not hold, the full body.
+/// (RFC 9110 §13.1.5): when it does not hold, the full body. Only a stored
+/// 200 is served in parts (§15.3.7: a 206 is a part of a 200's content).
 pub(crate) fn range_if(req: &Head, stored: &Head, len: u64) -> Range {
+    if stored.status != 200 {
+        return Range::Full;
+    }
     match req.value("if-range") {
         Some(v) if !if_range_holds(v, stored) => Range::Full,
         _ => byte_range(req, len),
@@ -195,6 +199,9 @@ mod tests {
             range_if(&rq("GET|Range: bytes=0-9|If-Range: W/\"v1\""), &weak_tag, 9),
             Full
         );
+        // §15.3.7: only a 200 is served in parts; a stored 404 whole.
+        let missing = rs(404, "ETag: \"v1\"");
+        assert_eq!(range_if(&rq("GET|Range: bytes=0-9"), &missing, 1000), Full);
         // Without the stored head an If-Range cannot be checked: the full body.
         assert_eq!(
             range(&rq("GET|Range: bytes=0-9|If-Range: \"v1\""), 1000),
