@@ -31,6 +31,15 @@ pub(crate) fn validators(resp: &Head) -> Vec<(&'static str, Vec<u8>)> {
     out
 }
 
+/// Whether `resp` has a validator [`validators`] would send (without
+/// building them: this is asked on every store and every lookup).
+pub(crate) fn has_validator(resp: &Head) -> bool {
+    resp.value("etag").is_some_and(|v| entity_tag(v).is_some())
+        || resp
+            .value("last-modified")
+            .is_some_and(|v| parse_http_date(v).is_some())
+}
+
 /// Whether the client's own conditional GET or HEAD matches the stored
 /// response, so the cache answers 304 (RFC 9111 §4.3.2). If-None-Match
 /// compares weakly (RFC 9110 §13.1.2), `*` matching any stored response;
@@ -200,6 +209,15 @@ mod tests {
         );
         assert_eq!(v("ETag: a|Last-Modified: yesterday"), []); // neither is valid
         assert_eq!(v(""), []);
+        for resp in [
+            "ETag: \"a\"",
+            "Last-Modified: {0}",
+            "ETag: a",
+            "Last-Modified: 0",
+            "",
+        ] {
+            assert_eq!(has_validator(&rs(200, resp)), !v(resp).is_empty(), "{resp}");
+        }
     }
 
     #[test]

@@ -113,7 +113,7 @@ impl Rng {
 }
 
 /// How many random cases the fuzz-style test runs: enough to reach every
-/// branch of the parsers many times, and well under a second.
+/// branch of the parsers many times, in about two seconds of a debug build.
 const FUZZ_CASES: usize = 3000;
 
 const FIELDS: &[&str] = &[
