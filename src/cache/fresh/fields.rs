@@ -39,8 +39,10 @@ pub(crate) enum MaxStale {
 }
 
 /// The Cache-Control directives of one head that the rules use. Unknown
-/// directives are ignored (RFC 9111 §5.2.3); a boolean directive counts
-/// whatever its argument, the most restrictive reading (§4.2.1).
+/// directives are ignored (RFC 9111 §5.2.3). A directive defined without
+/// an argument counts whatever argument it carries when that is the more
+/// restrictive reading (§4.2.1), and only bare when it would allow more
+/// (`public`, `must-understand`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) struct Control {
     pub(crate) no_store: bool,
@@ -82,13 +84,13 @@ impl Control {
         } else if is("private") {
             self.private = true;
         } else if is("public") {
-            self.public = true;
+            self.public |= arg == Arg::None;
         } else if is("must-revalidate") {
             self.must_revalidate = true;
         } else if is("proxy-revalidate") {
             self.proxy_revalidate = true;
         } else if is("must-understand") {
-            self.must_understand = true;
+            self.must_understand |= arg == Arg::None;
         } else if is("only-if-cached") {
             self.only_if_cached = true;
         } else if is("max-age") {
@@ -384,6 +386,8 @@ mod tests {
             ("Cache-Control: must-revalidate, proxy-revalidate, must-understand, only-if-cached",
              Control { must_revalidate: true, proxy_revalidate: true, must_understand: true,
                        only_if_cached: true, ..none }),
+            ("Cache-Control: public=1, must-understand=\"x\"", none),           // only bare ones allow more
+            ("Cache-Control: no-store=1, private=\"a\"", Control { no_store: true, private: true, ..none }),
             ("Cache-Control: ", none),
             ("Pragma: no-cache", none),                                         // not Cache-Control
         ];
