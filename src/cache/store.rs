@@ -45,7 +45,7 @@ mod disk;
 mod index;
 mod send;
 #[cfg(test)]
-mod tests;
+pub(super) mod tests;
 
 use std::fmt;
 use std::fs::{self, File, OpenOptions};

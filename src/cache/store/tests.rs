@@ -1,7 +1,7 @@
 //! Tests of the disk store: round trips, collisions, damaged and foreign
 //! files, the byte bound at every step, the memory bound, `kill -9` in the
 //! middle of a write (a child process: this test binary run again), and
-//! the start-up scan. `send_file` is tested in `tests_send.rs`.
+//! the start-up scan. `send_file` is tested in `send.rs`.
 
 use std::fs;
 use std::io::{Read, Seek, SeekFrom, Write};
