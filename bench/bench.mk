@@ -3,6 +3,7 @@
 #   make bench                 full run (median of 5, ~10 min), writes BENCHMARKS.md
 #   make bench BENCH_QUICK=1   one short run for development, writes bench/out/quick.md
 #   make bench BENCH_ARGS='--only direct,smolproxy'   extra flags for bench/run.py
+#   make bench-cache           the cache scenario (below)
 
 BENCH_QUICK ?=
 BENCH_ARGS  ?=
@@ -38,3 +39,14 @@ bench-deps:
 	  echo "installing:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
+
+# The cache scenario (issue 11): hits from smolproxy's cache (--cache-dir)
+# beside squid's (memory + ufs cache_dir), and the direct MB/s; bench/cache.py.
+#   make bench-cache                 median of 5 runs, writes bench/out/cache.md
+#   make bench-cache BENCH_QUICK=1   one short run, writes bench/out/cache-quick.md
+.PHONY: bench-cache
+bench-cache: bench-deps bench-build
+	@mkdir -p bench/out
+	python3 bench/run.py --scenario cache --only direct,smolproxy,squid $(if $(BENCH_QUICK),--quick) \
+	  --out bench/out/cache$(if $(BENCH_QUICK),-quick).md --json bench/out/cache-raw.json \
+	  --command "make bench-cache$(if $(BENCH_QUICK), BENCH_QUICK=1)" $(BENCH_ARGS)

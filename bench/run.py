@@ -7,6 +7,8 @@ figures listed in README.md, Benchmarks (each the median of --runs runs) and pri
 report; --out also writes it to a file.  All traffic stays on loopback, every
 load is bounded in time, and every process started here is killed on exit.
 
+--scenario cache measures cache hits instead (bench/cache.py, `make bench-cache`).
+
 Tools used: wrk (+ bench/absolute.lua), curl, python3 (bench/tunnels.py),
 /proc for CPU (utime+stime) and memory (VmRSS, Pss).
 """
@@ -703,6 +705,9 @@ def main():
     p.add_argument("--out", help="also write the Markdown report to this file")
     p.add_argument("--json", help="write raw results to this file")
     p.add_argument("--command", help="command line to record in the report")
+    p.add_argument("--scenario", choices=("proxies", "cache"), default="proxies",
+                   help="proxies: the figures above; cache: hits from smolproxy's and squid's "
+                        "caches (bench/cache.py, `make bench-cache`)")
     a = p.parse_args()
     a.runs = a.runs or (1 if a.quick else 5)
     a.mem_runs = a.mem_runs or min(a.runs, 3)
@@ -710,6 +715,9 @@ def main():
     a.load_start = loadavg()
     cmdline = a.command or " ".join(["python3", "bench/run.py"] + sys.argv[1:])
     raise_nofile()
+    if a.scenario == "cache":
+        import cache  # bench/cache.py, beside this file
+        return cache.main(a, sys.modules[__name__], cmdline)
 
     for tool in ("wrk", "nginx", "curl"):
         if not shutil.which(tool) and not os.path.exists(f"/usr/sbin/{tool}"):

@@ -13,10 +13,15 @@ mod fields;
 mod heads;
 mod range;
 mod status;
+#[cfg(test)]
+mod testkit;
+#[cfg(test)]
+mod tests;
 
 use crate::http::head::{Head, trim_ows};
 pub(crate) use dates::parse_http_date;
 use fields::{Control, Delta, MaxStale};
+use heads::has_validator;
 pub(crate) use heads::{merge_304, not_modified, stored_head, validators, vary_key};
 pub(crate) use range::{Range, range, range_if};
 pub(crate) use status::{CACHE_NAME, Fwd, Status};
@@ -150,7 +155,7 @@ pub(crate) fn storable(req: &Head, resp: &Head, path: &str) -> Result<(), NotSto
     let reusable = !cc.no_cache
         && package_rule(path) != Some(PackageRule::Revalidate)
         && lifetime(resp, path).unwrap_or(0) > 0;
-    if !reusable && validators(resp).is_empty() {
+    if !reusable && !has_validator(resp) {
         return Err(NotStored::NoValidator);
     }
     Ok(())
@@ -248,7 +253,7 @@ pub(crate) fn use_stored(req: &Head, resp: &Head, t: &Times, path: &str, now: Se
     {
         return Use::Miss;
     }
-    let check = if validators(resp).is_empty() {
+    let check = if !has_validator(resp) {
         Use::Miss
     } else {
         Use::Revalidate

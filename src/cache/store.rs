@@ -45,7 +45,7 @@ mod disk;
 mod index;
 mod send;
 #[cfg(test)]
-mod tests;
+pub(super) mod tests;
 
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
@@ -200,24 +200,33 @@ impl From<io::Error> for LoadError {
     }
 }
 
-/// Read and check an entry's header, key and meta (not its body).
-/// Returns the header and key + meta.
-fn load(mut f: &File) -> Result<(Header, Vec<u8>), LoadError> {
-    let size = f.metadata()?.len();
-    let mut raw = [0u8; disk::HEADER as usize];
+/// One read covers the header, key and meta of most entries (a response
+/// head is well under this), so checking an entry costs one read.
+const FIRST_READ: u64 = 4096;
+
+/// Read and check a freshly opened entry's header, key and meta (not its
+/// body). Returns the header, key + meta, and the file's metadata.
+fn load(mut f: &File) -> Result<(Header, Vec<u8>, fs::Metadata), LoadError> {
+    let md = f.metadata()?;
+    let size = md.len();
     if size < disk::HEADER {
         return Err(LoadError::Bad(Bad::Foreign));
     }
-    f.seek(SeekFrom::Start(0))?;
-    f.read_exact(&mut raw)?;
-    let h = disk::decode(&raw).map_err(LoadError::Bad)?;
+    let mut buf = vec![0u8; size.min(FIRST_READ) as usize];
+    f.read_exact(&mut buf)?;
+    let h = disk::decode(&buf).map_err(LoadError::Bad)?;
     if size != h.file_size() {
         return Err(LoadError::Bad(Bad::Size));
     }
-    let mut rest = vec![0u8; h.key_len as usize + h.meta_len as usize];
-    f.read_exact(&mut rest)?;
-    disk::verify(&raw, &h, &rest, size).map_err(LoadError::Bad)?;
-    Ok((h, rest))
+    let (have, need) = (buf.len(), h.body_offset() as usize);
+    if need > have {
+        buf.resize(need, 0);
+        f.read_exact(&mut buf[have..])?;
+    }
+    buf.truncate(need);
+    let rest = buf.split_off(disk::HEADER as usize);
+    disk::verify(&buf, &h, &rest, size).map_err(LoadError::Bad)?;
+    Ok((h, rest, md))
 }
 
 /// Remove whatever is at `p` (a stray folder too).
@@ -258,7 +267,9 @@ impl Store {
             remove_any(&e?.path());
         }
         let budget = max_bytes.saturating_sub(disk::FIXED);
-        let max_entries = usize::try_from(mem_bytes / index::ENTRY_BYTES).unwrap_or(usize::MAX);
+        let max_entries = usize::try_from(mem_bytes / index::ENTRY_BYTES)
+            .unwrap_or(usize::MAX)
+            .clamp(1, usize::MAX / 2);
         let mut found = Vec::new();
         for top in 0..=255u8 {
             let folder = format!("{top:02x}");
@@ -272,7 +283,12 @@ impl Store {
                     continue;
                 };
                 match scan_one(&e.path(), h, hash) {
-                    Ok((cost, when)) => found.push((when, h, cost)),
+                    Ok((cost, when)) => {
+                        found.push((when, h, cost));
+                        if found.len() >= 2 * max_entries {
+                            keep_newest(dir, &mut found, max_entries);
+                        }
+                    }
                     Err(Some(why)) => {
                         log::warn!("cache: dropped {} ({why:?})", e.path().display());
                         remove_any(&e.path());
@@ -282,7 +298,7 @@ impl Store {
             }
         }
         // No recency survives a restart: the oldest written goes first.
-        found.sort_unstable();
+        keep_newest(dir, &mut found, max_entries);
         let mut ix = Index::new(budget, max_entries);
         for (_, h, cost) in found {
             ix.insert(h, cost);
@@ -318,7 +334,7 @@ impl Store {
         let path = inner.path(hash);
         let loaded = File::open(&path)
             .map_err(LoadError::from)
-            .and_then(|f| load(&f).map(|l| (f, l)));
+            .and_then(|f| load(&f).map(|(h, rest, _)| (f, (h, rest))));
         match loaded {
             Ok((file, (h, mut rest))) => {
                 if rest.get(..h.key_len as usize) != Some(key) {
@@ -548,18 +564,29 @@ impl Drop for Writer {
     }
 }
 
+/// Sort the entries found so far oldest first and delete all but the
+/// newest `n`, so that the scan's list, like the index, stays within the
+/// memory bound (at most twice the index's entries, 32 bytes each).
+fn keep_newest(dir: &Path, found: &mut Vec<(SystemTime, u64, u64)>, n: usize) {
+    found.sort_unstable();
+    let extra = found.len().saturating_sub(n);
+    for (_, h, _) in found.drain(..extra) {
+        let _ = fs::remove_file(disk::entry_path(dir, h));
+    }
+}
+
 /// Check one file found on open: its cost and write time if it is a whole
 /// entry named for its key; else why it must go (None: could not be read,
 /// leave it alone).
 fn scan_one(path: &Path, h: u64, hash: fn(&[u8]) -> u64) -> Result<(u64, SystemTime), Option<Bad>> {
     let f = File::open(path).map_err(|_| None)?;
-    let (head, rest) = load(&f).map_err(|e| match e {
+    let (head, rest, md) = load(&f).map_err(|e| match e {
         LoadError::Bad(why) => Some(why),
         LoadError::Io(_) => None,
     })?;
     if rest.get(..head.key_len as usize).map(hash) != Some(h) {
         return Err(Some(Bad::Foreign));
     }
-    let when = f.metadata().and_then(|m| m.modified()).map_err(|_| None)?;
+    let when = md.modified().map_err(|_| None)?;
     Ok((disk::cost(head.file_size()), when))
 }

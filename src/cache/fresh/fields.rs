@@ -39,8 +39,10 @@ pub(crate) enum MaxStale {
 }
 
 /// The Cache-Control directives of one head that the rules use. Unknown
-/// directives are ignored (RFC 9111 §5.2.3); a boolean directive counts
-/// whatever its argument, the most restrictive reading (§4.2.1).
+/// directives are ignored (RFC 9111 §5.2.3). A directive defined without
+/// an argument counts whatever argument it carries when that is the more
+/// restrictive reading (§4.2.1), and only bare when it would allow more
+/// (`public`, `must-understand`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) struct Control {
     pub(crate) no_store: bool,
@@ -82,13 +84,13 @@ impl Control {
         } else if is("private") {
             self.private = true;
         } else if is("public") {
-            self.public = true;
+            self.public |= arg == Arg::None;
         } else if is("must-revalidate") {
             self.must_revalidate = true;
         } else if is("proxy-revalidate") {
             self.proxy_revalidate = true;
         } else if is("must-understand") {
-            self.must_understand = true;
+            self.must_understand |= arg == Arg::None;
         } else if is("only-if-cached") {
             self.only_if_cached = true;
         } else if is("max-age") {
@@ -339,5 +341,114 @@ impl<'a> Iterator for Members<'a> {
                 _ => self.0 = after_element(s),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::rq;
+    use super::*;
+
+    #[test]
+    fn cache_control_directives() {
+        let c = |v: &str| Control::of(&rq(&format!("GET|{v}")));
+        let none = Control::default();
+        let max_age = |d| Control { max_age: d, ..none };
+        #[rustfmt::skip]
+        let cases: &[(&str, Control)] = &[
+            ("Cache-Control: no-store", Control { no_store: true, ..none }),   // §5.2.2.5
+            ("Cache-Control: No-Store", Control { no_store: true, ..none }),   // §5.2 case-insensitive
+            ("Cache-Control: max-age=5", max_age(Delta::Secs(5))),              // §5.2.2.1
+            ("Cache-Control: max-age=\"5\"", max_age(Delta::Secs(5))),          // §5.2 quoted form
+            ("Cache-Control: max-age=007", max_age(Delta::Secs(7))),            // §1.2.2 1*DIGIT
+            ("Cache-Control: max-age = 5", max_age(Delta::Invalid)),            // RFC 9110 §5.6.2 no OWS
+            ("Cache-Control: max-age=5x", max_age(Delta::Invalid)),             // §4.2.1 invalid
+            ("Cache-Control: max-age=-1", max_age(Delta::Invalid)),
+            ("Cache-Control: max-age=", max_age(Delta::Invalid)),
+            ("Cache-Control: max-age", max_age(Delta::Invalid)),
+            ("Cache-Control: max-age=\"5", max_age(Delta::Invalid)),            // unterminated quote
+            ("Cache-Control: max-age=5, max-age=5", max_age(Delta::Secs(5))),   // §4.2.1 same twice
+            ("Cache-Control: max-age=5, max-age=6", max_age(Delta::Invalid)),   // §4.2.1 conflict
+            ("Cache-Control: max-age=5|Cache-Control: max-age=6", max_age(Delta::Invalid)),
+            ("Cache-Control: max-age=5;x, public", Control { public: true, max_age: Delta::Invalid, ..none }),
+            ("Cache-Control: private=\"max-age=1, no-store\", max-age=5",      // RFC 9110 §5.6.4
+             Control { private: true, max_age: Delta::Secs(5), ..none }),
+            ("Cache-Control: no-cache=\"a\\\"b, c\", public", Control { no_cache: true, public: true, ..none }),
+            ("Cache-Control: ,,, ,public,,", Control { public: true, ..none }), // RFC 9110 §5.6.1
+            ("Cache-Control: \"junk\", =5, public", Control { public: true, ..none }),
+            ("Cache-Control: foo=\"bar, baz\", x-ext=1, public", Control { public: true, ..none }), // §5.2.3
+            ("Cache-Control: max-stale", Control { max_stale: MaxStale::Any, ..none }),  // §5.2.1.2
+            ("Cache-Control: max-stale=9", Control { max_stale: MaxStale::Secs(9), ..none }),
+            ("Cache-Control: max-stale=x", Control { max_stale: MaxStale::Invalid, ..none }),
+            ("Cache-Control: max-stale=1, max-stale", Control { max_stale: MaxStale::Invalid, ..none }),
+            ("Cache-Control: min-fresh=3, s-maxage=4",
+             Control { min_fresh: Delta::Secs(3), s_maxage: Delta::Secs(4), ..none }),
+            ("Cache-Control: must-revalidate, proxy-revalidate, must-understand, only-if-cached",
+             Control { must_revalidate: true, proxy_revalidate: true, must_understand: true,
+                       only_if_cached: true, ..none }),
+            ("Cache-Control: public=1, must-understand=\"x\"", none),           // only bare ones allow more
+            ("Cache-Control: no-store=1, private=\"a\"", Control { no_store: true, private: true, ..none }),
+            ("Cache-Control: ", none),
+            ("Pragma: no-cache", none),                                         // not Cache-Control
+        ];
+        for (field, want) in cases {
+            assert_eq!(c(field), *want, "{field}");
+        }
+    }
+
+    #[test]
+    fn delta_seconds_values() {
+        // RFC 9111 §1.2.2: 1*DIGIT, too large is 2^31.
+        let cases = [
+            ("0", Delta::Secs(0)),
+            ("60", Delta::Secs(60)),
+            ("2147483648", Delta::Secs(DELTA_MAX)),
+            ("99999999999999999999999999", Delta::Secs(DELTA_MAX)),
+            ("", Delta::Invalid),
+            ("+5", Delta::Invalid),
+            ("5 ", Delta::Invalid),
+            ("0x10", Delta::Invalid),
+        ];
+        for (v, want) in cases {
+            assert_eq!(delta_seconds(v.as_bytes()), want, "{v:?}");
+        }
+    }
+
+    #[test]
+    fn entity_tags() {
+        // RFC 9110 §8.8.3: entity-tag = [ "W/" ] DQUOTE *etagc DQUOTE.
+        let tag = |weak, opaque: &'static str| Tag {
+            weak,
+            opaque: opaque.as_bytes(),
+        };
+        let cases = [
+            ("\"x\"", Some(tag(false, "x"))),
+            (" W/\"x\" ", Some(tag(true, "x"))),
+            ("\"\"", Some(tag(false, ""))),
+            ("\"a,b\"", Some(tag(false, "a,b"))),
+            ("x", None),
+            ("\"x", None),
+            ("\"x\" y", None),
+            ("w/\"x\"", None), // §8.8.3 "W/" is case-sensitive
+            ("\"a b\"", None), // a space is not etagc
+        ];
+        for (v, want) in cases {
+            assert_eq!(entity_tag(v.as_bytes()), want, "{v:?}");
+        }
+        // RFC 9110 §13.1.2: an If-None-Match list; malformed members skipped.
+        let members: Vec<Member<'_>> = Members(b"\"a\", W/\"b\" ,*, junk, \"c\" x, \"d").collect();
+        assert_eq!(
+            members,
+            [
+                Member::Tag(tag(false, "a")),
+                Member::Tag(tag(true, "b")),
+                Member::Any
+            ]
+        );
+        // RFC 9110 §8.8.3.2: weak and strong comparison.
+        assert!(tag(true, "a").weak_eq(&tag(false, "a")));
+        assert!(!tag(true, "a").strong_eq(&tag(false, "a")));
+        assert!(tag(false, "a").strong_eq(&tag(false, "a")));
+        assert!(!tag(false, "a").weak_eq(&tag(false, "b")));
     }
 }

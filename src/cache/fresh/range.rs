@@ -19,9 +19,9 @@ pub(crate) enum Range {
     Unsatisfiable,
 }
 
-/// The range to serve when the stored head is not at hand: an `If-Range`
-/// cannot be checked then, so its presence means the full body (always a
-/// correct answer, §13.1.5). Prefer [`range_if`].
+/// The range to serve of a stored 200 when its head is not at hand: an
+/// `If-Range` cannot be checked then, so its presence means the full body
+/// (always a correct answer, §13.1.5). Prefer [`range_if`].
 pub(crate) fn range(req: &Head, len: u64) -> Range {
     if req.value("if-range").is_some() {
         return Range::Full;
@@ -30,8 +30,12 @@ pub(crate) fn range(req: &Head, len: u64) -> Range {
 }
 
 /// The range to serve, honouring `If-Range` against `stored`'s validators
-/// (RFC 9110 §13.1.5): when it does not hold, the full body.
+/// (RFC 9110 §13.1.5): when it does not hold, the full body. Only a stored
+/// 200 is served in parts (§15.3.7: a 206 is a part of a 200's content).
 pub(crate) fn range_if(req: &Head, stored: &Head, len: u64) -> Range {
+    if stored.status != 200 {
+        return Range::Full;
+    }
     match req.value("if-range") {
         Some(v) if !if_range_holds(v, stored) => Range::Full,
         _ => byte_range(req, len),
@@ -118,5 +122,90 @@ fn byte_range(req: &Head, len: u64) -> Range {
         // §14.1.2: a suffix longer than the body is the whole body.
         (Ok(None), Ok(Some(n))) => Range::Part(len - n.min(len), len - 1),
         _ => Range::Full,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::{rq, rs};
+    use super::*;
+    use Range::*;
+
+    #[test]
+    fn byte_ranges() {
+        #[rustfmt::skip]
+        let cases: &[(&str, u64, Range)] = &[
+            ("GET|Range: bytes=0-99", 1000, Part(0, 99)),         // RFC 9110 §14.1.2 int-range
+            ("GET|Range: bytes=900-", 1000, Part(900, 999)),      // §14.1.2 open-ended
+            ("GET|Range: bytes=-100", 1000, Part(900, 999)),      // §14.1.2 suffix
+            ("GET|Range: bytes=990-2000", 1000, Part(990, 999)),  // §14.1.2 last-pos beyond the end
+            ("GET|Range: bytes=-5000", 1000, Part(0, 999)),       // §14.1.2 suffix beyond the start
+            ("GET|Range: bytes=999-999", 1000, Part(999, 999)),   // the last byte
+            ("GET|Range: BYTES=0-1", 1000, Part(0, 1)),           // §14.1 units case-insensitive
+            ("GET|Range: bytes=0-1, ", 1000, Part(0, 1)),         // RFC 9110 §5.6.1 empty elements
+            ("GET|Range: bytes=1000-", 1000, Unsatisfiable),      // §14.1.1 first-pos ≥ length
+            ("GET|Range: bytes=1000-1001", 1000, Unsatisfiable),  // §14.1.1
+            ("GET|Range: bytes=99999999999999999999999-", 1000, Unsatisfiable), // overflow: beyond
+            ("GET|Range: bytes=-0", 1000, Unsatisfiable),         // §14.1.1 zero suffix
+            ("GET|Range: bytes=0-", 0, Unsatisfiable),            // §14.1.1 nothing to start at
+            ("GET|Range: bytes=-5", 0, Full),                     // §14.1.1 the empty body itself
+            ("GET|Range: bytes=0-1,5-6", 1000, Full),             // multi-range: the full 200
+            ("GET|Range: bytes=5-1", 1000, Full),                 // §14.1.2 invalid: ignored
+            ("GET|Range: bytes=abc", 1000, Full),                 // garbage: ignored
+            ("GET|Range: bytes=1-2-3", 1000, Full),
+            ("GET|Range: bytes=-", 1000, Full),
+            ("GET|Range: bytes= 0-1", 1000, Part(0, 1)),          // RFC 9110 §5.6.1 OWS in a list
+            ("GET|Range: bytes=+1-2", 1000, Full),
+            ("GET|Range: bytes=", 1000, Full),
+            ("GET|Range: bytes 0-1", 1000, Full),
+            ("GET|Range: items=0-1", 1000, Full),                 // §14.1 an unknown unit
+            ("GET|Range: bytes=0-1|Range: bytes=2-3", 1000, Full), // two fields: not one range
+            ("HEAD|Range: bytes=0-1", 1000, Full),                // §14.2 GET only
+            ("GET", 1000, Full),
+        ];
+        for (req, len, want) in cases {
+            assert_eq!(range(&rq(req), *len), *want, "{req} of {len}");
+        }
+    }
+
+    #[test]
+    fn if_range() {
+        // RFC 9110 §13.1.5, against a response whose Last-Modified is strong
+        // (§8.8.2.2: at least 60 s before its Date).
+        let stored = rs(200, "ETag: \"v1\"|Last-Modified: {-3600}|Date: {0}");
+        #[rustfmt::skip]
+        let cases: &[(&str, Range)] = &[
+            ("GET|Range: bytes=0-9|If-Range: \"v1\"", Part(0, 9)),    // §13.1.5 the same tag
+            ("GET|Range: bytes=0-9|If-Range: \"v2\"", Full),          // §13.1.5 changed
+            ("GET|Range: bytes=0-9|If-Range: W/\"v1\"", Full),        // §13.1.5 strong comparison
+            ("GET|Range: bytes=0-9|If-Range: {-3600}", Part(0, 9)),   // §13.1.5 the same date
+            ("GET|Range: bytes=0-9|If-Range: {-3599}", Full),         // §13.1.5 exact match only
+            ("GET|Range: bytes=0-9|If-Range: garbage", Full),
+            ("GET|Range: bytes=2000-|If-Range: \"v1\"", Unsatisfiable),
+            ("GET|If-Range: \"v1\"", Full),                           // §13.1.5 no Range
+            ("GET|Range: bytes=0-9", Part(0, 9)),                     // no If-Range
+        ];
+        for (req, want) in cases {
+            assert_eq!(range_if(&rq(req), &stored, 1000), *want, "{req}");
+        }
+        // §8.8.2.2: a Last-Modified within 60 s of the Date is weak.
+        let weak = rs(200, "Last-Modified: {-30}|Date: {0}");
+        assert_eq!(
+            range_if(&rq("GET|Range: bytes=0-9|If-Range: {-30}"), &weak, 1000),
+            Full
+        );
+        let weak_tag = rs(200, "ETag: W/\"v1\"");
+        assert_eq!(
+            range_if(&rq("GET|Range: bytes=0-9|If-Range: W/\"v1\""), &weak_tag, 9),
+            Full
+        );
+        // §15.3.7: only a 200 is served in parts; a stored 404 whole.
+        let missing = rs(404, "ETag: \"v1\"");
+        assert_eq!(range_if(&rq("GET|Range: bytes=0-9"), &missing, 1000), Full);
+        // Without the stored head an If-Range cannot be checked: the full body.
+        assert_eq!(
+            range(&rq("GET|Range: bytes=0-9|If-Range: \"v1\""), 1000),
+            Full
+        );
     }
 }

@@ -79,3 +79,61 @@ impl Status {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_status_values() {
+        // RFC 9211 §2: the cache's name, then hit or fwd with its parameters.
+        let fwd = |why, status, stored, collapsed| Status::Fwd {
+            why,
+            status,
+            stored,
+            collapsed,
+        };
+        let cases = [
+            (Status::Hit, "smolproxy; hit"), // §2.1
+            (
+                fwd(Fwd::Miss, None, true, false),
+                "smolproxy; fwd=miss; stored",
+            ), // §2.2, §2.5
+            (
+                fwd(Fwd::UriMiss, None, false, false),
+                "smolproxy; fwd=uri-miss",
+            ), // §2.2
+            (
+                fwd(Fwd::VaryMiss, None, true, false),
+                "smolproxy; fwd=vary-miss; stored",
+            ),
+            (
+                fwd(Fwd::Stale, Some(304), false, false),
+                "smolproxy; fwd=stale; fwd-status=304",
+            ), // §2.3
+            (
+                fwd(Fwd::Stale, Some(200), true, false),
+                "smolproxy; fwd=stale; fwd-status=200; stored",
+            ),
+            (
+                fwd(Fwd::Request, None, true, false),
+                "smolproxy; fwd=request; stored",
+            ), // §2.2
+            (
+                fwd(Fwd::Method, None, false, false),
+                "smolproxy; fwd=method",
+            ),
+            (
+                fwd(Fwd::Bypass, None, false, false),
+                "smolproxy; fwd=bypass",
+            ),
+            (
+                fwd(Fwd::UriMiss, None, false, true),
+                "smolproxy; fwd=uri-miss; collapsed",
+            ), // §2.6
+        ];
+        for (status, want) in cases {
+            assert_eq!(status.value(), want);
+        }
+    }
+}

@@ -107,3 +107,149 @@ pub(crate) async fn copy_loop(
     }
     Ok(sent)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::fs::OpenOptions;
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+    use std::thread;
+
+    use super::*;
+    use crate::cache::store::tests::{Dir, pattern};
+
+    /// The proxy's side (non-blocking, as smol has it) and the client's.
+    fn pair() -> (Async<TcpStream>, TcpStream) {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (ours, _) = l.accept().unwrap();
+        (Async::new(ours).unwrap(), client)
+    }
+
+    /// A file holding `data` (read + write, so tests can cut it).
+    fn file(d: &Dir, data: &[u8]) -> File {
+        std::fs::create_dir_all(d.path()).unwrap();
+        let p = d.path().join("body");
+        let mut f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(p)
+            .unwrap();
+        f.write_all(data).unwrap();
+        f
+    }
+
+    /// Read everything until the sender closes, `pause` after each read.
+    fn drain(mut c: TcpStream, pause: Duration) -> thread::JoinHandle<Vec<u8>> {
+        thread::spawn(move || {
+            let (mut got, mut buf) = (Vec::new(), [0u8; 8192]);
+            loop {
+                match c.read(&mut buf) {
+                    Ok(0) | Err(_) => return got,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                }
+                thread::sleep(pause);
+            }
+        })
+    }
+
+    /// Send with the platform's way (sendfile here) or the fallback.
+    fn send(
+        f: &File,
+        off: u64,
+        len: u64,
+        dst: &Async<TcpStream>,
+        t: Duration,
+        fallback: bool,
+    ) -> io::Result<u64> {
+        if fallback {
+            smol::block_on(copy_loop(f, off, len, dst, t))
+        } else {
+            smol::block_on(send_file(f, off, len, dst, t))
+        }
+    }
+
+    const T: Duration = Duration::from_secs(10);
+
+    #[test]
+    fn exact_bytes_whole_and_ranges() {
+        let d = Dir::new("send");
+        let data = pattern(3 * 1024 * 1024 + 17, 2);
+        let f = file(&d, &data);
+        let n = data.len() as u64;
+        for fallback in [false, true] {
+            for (off, len) in [(0, n), (12_345, 100_000), (n - 1, 1), (5, 0)] {
+                let (ours, client) = pair();
+                let reader = drain(client, Duration::ZERO);
+                assert_eq!(send(&f, off, len, &ours, T, fallback).unwrap(), len);
+                drop(ours);
+                let got = reader.join().unwrap();
+                assert!(
+                    got == data[off as usize..(off + len) as usize],
+                    "{off}+{len} fallback={fallback}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_slow_reader_with_a_small_window_gets_everything() {
+        let d = Dir::new("slow");
+        let data = pattern(256 * 1024, 7);
+        let f = file(&d, &data);
+        for fallback in [false, true] {
+            let (ours, client) = pair();
+            rustix::net::sockopt::set_socket_recv_buffer_size(&client, 16 * 1024).unwrap();
+            rustix::net::sockopt::set_socket_send_buffer_size(ours.get_ref(), 16 * 1024).unwrap();
+            let reader = drain(client, Duration::from_millis(1));
+            let sent = send(&f, 0, data.len() as u64, &ours, T, fallback).unwrap();
+            assert_eq!(sent, data.len() as u64);
+            drop(ours);
+            assert!(reader.join().unwrap() == data, "fallback={fallback}");
+        }
+    }
+
+    #[test]
+    fn a_file_cut_short_is_an_error_not_a_hang() {
+        let d = Dir::new("short");
+        let f = file(&d, &pattern(300_000, 1));
+        f.set_len(100_000).unwrap();
+        for fallback in [false, true] {
+            let (ours, client) = pair();
+            let reader = drain(client, Duration::ZERO);
+            let e = send(&f, 0, 300_000, &ours, T, fallback).unwrap_err();
+            assert_eq!(
+                e.kind(),
+                io::ErrorKind::UnexpectedEof,
+                "fallback={fallback}"
+            );
+            drop(ours);
+            assert_eq!(reader.join().unwrap().len(), 100_000);
+        }
+    }
+
+    #[test]
+    fn a_reader_that_stops_reading_times_out() {
+        let d = Dir::new("stall");
+        let f = file(&d, &pattern(8 * 1024 * 1024, 1));
+        for fallback in [false, true] {
+            let (ours, client) = pair();
+            rustix::net::sockopt::set_socket_recv_buffer_size(&client, 4096).unwrap();
+            rustix::net::sockopt::set_socket_send_buffer_size(ours.get_ref(), 4096).unwrap();
+            let started = std::time::Instant::now();
+            let e = send(
+                &f,
+                0,
+                8 * 1024 * 1024,
+                &ours,
+                Duration::from_millis(300),
+                fallback,
+            )
+            .unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::TimedOut, "fallback={fallback}");
+            assert!(started.elapsed() < Duration::from_secs(5));
+        }
+    }
+}
