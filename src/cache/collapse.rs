@@ -5,8 +5,10 @@
 //! leader's response is not stored, or its fetch fails before the head,
 //! each follower fetches on its own. The table of flights is bounded
 //! ([`MAX_FLIGHTS`]); its lock is held only to look up, insert or remove.
+//! It is a plain list searched in order: only misses touch it, its length
+//! is the number of fetches under way (a handful in a household), and a
+//! hash table's code would cost more binary than the search costs time.
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -15,8 +17,8 @@ use event_listener::{Event, EventListener};
 /// Keys being fetched at once that others may join. Beyond it a miss is
 /// fetched alone (no collapsing): the table's memory stays bounded by
 /// this many keys (each at most a request-target long, 8 KiB) however many
-/// distinct URLs clients ask for at once.
-pub(crate) const MAX_FLIGHTS: usize = 1024;
+/// distinct URLs clients ask for at once, and a search by this many.
+pub(crate) const MAX_FLIGHTS: usize = 256;
 
 /// What a follower learns about the leader's response.
 #[derive(Clone)]
@@ -74,7 +76,7 @@ impl Flight {
 /// The in-flight table.
 #[derive(Default)]
 pub(crate) struct Flights {
-    table: Mutex<HashMap<Vec<u8>, Arc<Flight>>>,
+    table: Mutex<Vec<(Vec<u8>, Arc<Flight>)>>,
 }
 
 /// How a miss takes part.
@@ -91,7 +93,7 @@ impl Flights {
     /// Lead the fetch of `key`, follow the one under way, or go alone.
     pub(crate) fn join(&self, key: &[u8]) -> Role<'_> {
         let mut table = self.table.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(f) = table.get(key) {
+        if let Some((_, f)) = table.iter().find(|(k, _)| k == key) {
             return Role::Follower(Arc::clone(f));
         }
         if table.len() >= MAX_FLIGHTS {
@@ -101,7 +103,7 @@ impl Flights {
             state: Mutex::new(Progress::Waiting),
             event: Event::new(),
         });
-        table.insert(key.to_vec(), Arc::clone(&flight));
+        table.push((key.to_vec(), Arc::clone(&flight)));
         Role::Leader(Leader {
             flights: self,
             key: key.to_vec(),
@@ -160,7 +162,12 @@ impl Drop for Leader<'_> {
     fn drop(&mut self) {
         {
             let mut table = self.flights.table.lock().unwrap_or_else(|p| p.into_inner());
-            table.remove(&self.key);
+            if let Some(i) = table
+                .iter()
+                .position(|(k, f)| *k == self.key && Arc::ptr_eq(f, &self.flight))
+            {
+                table.swap_remove(i);
+            }
         }
         if !self.ended {
             self.flight.set(Progress::Failed);

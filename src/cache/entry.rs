@@ -85,6 +85,29 @@ pub(super) fn decode_meta(m: &[u8]) -> Option<(Kind, Times, Head)> {
     Some((kind, times, head))
 }
 
+/// The key of a `Location` or `Content-Location` to invalidate with the
+/// target (§4.4): only on the same origin (a response must not make the
+/// cache drop another site's entries).
+pub(super) fn same_origin_key(origin: &Authority, uri: &[u8]) -> Option<Vec<u8>> {
+    let uri = std::str::from_utf8(uri).ok()?;
+    if uri.starts_with('/') && !uri.starts_with("//") {
+        return Some(key_of(origin, uri));
+    }
+    let rest = uri.get(..7).filter(|s| s.eq_ignore_ascii_case("http://"))?;
+    let after = uri.get(rest.len()..)?;
+    let split = after.find('/').unwrap_or(after.len());
+    let (auth, path) = after.split_at(split);
+    let ours = key_of(origin, "");
+    let theirs = format!("http://{}", auth.to_ascii_lowercase());
+    let with_port = |mut k: Vec<u8>| {
+        k.extend_from_slice(b":80");
+        k
+    };
+    let same =
+        ours == theirs.as_bytes() || (origin.port == 80 && with_port(ours) == theirs.as_bytes());
+    same.then(|| key_of(origin, if path.is_empty() { "/" } else { path }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,5 +151,25 @@ mod tests {
         assert!(decode_meta(b"X").is_none());
         assert!(decode_meta(&m[..10]).is_none());
         assert!(decode_meta(&m[..m.len() - 2]).is_none());
+    }
+
+    #[test]
+    fn invalidation_stays_on_the_origin() {
+        let o = auth("a.example", 80);
+        let k = |u: &str| same_origin_key(&o, u.as_bytes());
+        assert_eq!(k("/x"), Some(b"http://a.example/x".to_vec()));
+        assert_eq!(
+            k("http://A.example/y"),
+            Some(b"http://a.example/y".to_vec())
+        );
+        assert_eq!(
+            k("http://a.example:80/y"),
+            Some(b"http://a.example/y".to_vec())
+        );
+        assert_eq!(k("http://a.example"), Some(b"http://a.example/".to_vec()));
+        assert_eq!(k("http://b.example/y"), None);
+        assert_eq!(k("http://a.example.evil/y"), None);
+        assert_eq!(k("//b.example/y"), None);
+        assert_eq!(k("https://a.example/y"), None);
     }
 }

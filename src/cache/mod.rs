@@ -173,21 +173,15 @@ pub(crate) async fn exchange(
         path,
     };
     if req.method != "GET" && req.method != "HEAD" {
-        let mut tap = PassTap::new(Fwd::Method);
+        let mut tap = PassTap::new(Fwd::Method, &req.method, Some((&cache.store, &key, origin)));
         let mut o = fwd.tapped(client, slot, req, &mut tap).await?;
-        if fresh::invalidates(&req.method, tap.status) {
-            cache.store.remove(&key);
-            for uri in &tap.locations {
-                if let Some(k) = same_origin_key(origin, uri) {
-                    cache.store.remove(&k);
-                }
-            }
+        if tap.invalidated {
             o.cache = Some(result::INVALIDATED);
         }
         return Ok(o);
     }
     if !cacheable_request(req) {
-        let mut tap = PassTap::new(Fwd::Bypass);
+        let mut tap = PassTap::new(Fwd::Bypass, &req.method, None);
         return fwd.tapped(client, slot, req, &mut tap).await;
     }
     let now = now();
@@ -254,29 +248,6 @@ fn count_hit(
             ..o
         }
     })
-}
-
-/// The key of a `Location` or `Content-Location` to invalidate with the
-/// target (§4.4): only on the same origin (a response must not make the
-/// cache drop another site's entries).
-fn same_origin_key(origin: &Authority, uri: &[u8]) -> Option<Vec<u8>> {
-    let uri = std::str::from_utf8(uri).ok()?;
-    if uri.starts_with('/') && !uri.starts_with("//") {
-        return Some(key_of(origin, uri));
-    }
-    let rest = uri.get(..7).filter(|s| s.eq_ignore_ascii_case("http://"))?;
-    let after = uri.get(rest.len()..)?;
-    let split = after.find('/').unwrap_or(after.len());
-    let (auth, path) = after.split_at(split);
-    let ours = key_of(origin, "");
-    let theirs = format!("http://{}", auth.to_ascii_lowercase());
-    let with_port = |mut k: Vec<u8>| {
-        k.extend_from_slice(b":80");
-        k
-    };
-    let same =
-        ours == theirs.as_bytes() || (origin.port == 80 && with_port(ours) == theirs.as_bytes());
-    same.then(|| key_of(origin, if path.is_empty() { "/" } else { path }))
 }
 
 /// How to reach the origin: what `forward::exchange` needs besides the
@@ -481,33 +452,6 @@ async fn revalidate(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn auth(host: &str, port: u16) -> Authority {
-        Authority {
-            host: host.into(),
-            port,
-        }
-    }
-
-    #[test]
-    fn invalidation_stays_on_the_origin() {
-        let o = auth("a.example", 80);
-        let k = |u: &str| same_origin_key(&o, u.as_bytes());
-        assert_eq!(k("/x"), Some(b"http://a.example/x".to_vec()));
-        assert_eq!(
-            k("http://A.example/y"),
-            Some(b"http://a.example/y".to_vec())
-        );
-        assert_eq!(
-            k("http://a.example:80/y"),
-            Some(b"http://a.example/y".to_vec())
-        );
-        assert_eq!(k("http://a.example"), Some(b"http://a.example/".to_vec()));
-        assert_eq!(k("http://b.example/y"), None);
-        assert_eq!(k("http://a.example.evil/y"), None);
-        assert_eq!(k("//b.example/y"), None);
-        assert_eq!(k("https://a.example/y"), None);
-    }
 
     #[test]
     fn revalidation_sends_our_validators_not_the_clients() {

@@ -5,6 +5,7 @@
 //! the head's write instead. Also the collapsed follower's answer, streamed
 //! from the file another request is writing, as it grows.
 
+use std::fmt::Write as _;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use crate::error::Error;
 use crate::forward::Context;
 use crate::http::framing::keeps_alive;
 use crate::http::head::Head;
+use crate::http::reply::Fmt;
 use crate::logger::Outcome;
 
 /// Bodies up to this size are read from the file and leave in the same
@@ -74,8 +76,8 @@ struct Out<'a> {
     status: u16,
     /// `Content-Length` (also for HEAD: the GET's length).
     len: u64,
-    /// `Content-Range` value, for 206 and 416.
-    range: Option<String>,
+    /// `Content-Range`, for 206 (first, last, length) and 416 (length).
+    range: Option<(u64, u64, u64)>,
     age: Secs,
     cache_status: &'a str,
 }
@@ -95,7 +97,7 @@ fn head_bytes(cx: &Context<'_>, req: &Head, stored: &Head, o: &Out<'_>) -> Vec<u
         out.extend_from_slice(value);
         out.extend_from_slice(b"\r\n");
     };
-    out.extend_from_slice(format!("HTTP/1.1 {} {reason}\r\n", o.status).as_bytes());
+    let _ = write!(Fmt(&mut out), "HTTP/1.1 {} {reason}\r\n", o.status);
     for (name, value) in stored.fields() {
         let keep = if o.status == 304 {
             NOT_MODIFIED_FIELDS
@@ -111,12 +113,18 @@ fn head_bytes(cx: &Context<'_>, req: &Head, stored: &Head, o: &Out<'_>) -> Vec<u
         }
     }
     if o.status != 304 {
-        put(&mut out, "Content-Length", o.len.to_string().as_bytes());
+        let _ = write!(Fmt(&mut out), "Content-Length: {}\r\n", o.len);
     }
-    if let Some(r) = &o.range {
-        put(&mut out, "Content-Range", r.as_bytes());
+    match o.range {
+        Some((a, b, len)) if o.status == 206 => {
+            let _ = write!(Fmt(&mut out), "Content-Range: bytes {a}-{b}/{len}\r\n");
+        }
+        Some((_, _, len)) => {
+            let _ = write!(Fmt(&mut out), "Content-Range: bytes */{len}\r\n");
+        }
+        None => {}
     }
-    put(&mut out, "Age", o.age.to_string().as_bytes());
+    let _ = write!(Fmt(&mut out), "Age: {}\r\n", o.age);
     put(&mut out, "Cache-Status", o.cache_status.as_bytes());
     if !keeps_alive(req) {
         out.extend_from_slice(b"Connection: close\r\n");
@@ -124,11 +132,11 @@ fn head_bytes(cx: &Context<'_>, req: &Head, stored: &Head, o: &Out<'_>) -> Vec<u
         out.extend_from_slice(b"Connection: keep-alive\r\n");
     }
     if cx.via {
-        put(
-            &mut out,
-            "Via",
-            format!("1.{} smolproxy", req.minor).as_bytes(),
-        );
+        // The version of the message as received (RFC 9110 §7.6.3).
+        let via = if req.minor == 0 { "1.0" } else { "1.1" };
+        put(&mut out, "Via", via.as_bytes());
+        out.truncate(out.len() - 2);
+        out.extend_from_slice(b" smolproxy\r\n");
     }
     out.extend_from_slice(b"\r\n");
     out
@@ -162,12 +170,12 @@ pub(super) async fn answer(
                 o.status = 206;
                 first = a;
                 o.len = b.saturating_sub(a).saturating_add(1);
-                o.range = Some(format!("bytes {a}-{b}/{}", s.len));
+                o.range = Some((a, b, s.len));
             }
             Range::Unsatisfiable => {
                 o.status = 416;
                 o.len = 0;
-                o.range = Some(format!("bytes */{}", s.len));
+                o.range = Some((0, 0, s.len));
             }
         }
     }

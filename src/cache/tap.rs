@@ -8,12 +8,13 @@
 use std::sync::Arc;
 
 use super::collapse::{Leader, Started};
-use super::entry::{Kind, encode_meta, now, variant_key};
+use super::entry::{Kind, encode_meta, now, same_origin_key, variant_key};
 use super::fresh::{self, Secs, Times};
 use super::store::{Store, Writer};
 use crate::body::Tap;
 use crate::http::framing::Body;
 use crate::http::head::Head;
+use crate::http::target::Authority;
 
 /// The tap on a GET or HEAD sent upstream by the cache.
 pub(super) struct StoreTap<'a> {
@@ -161,7 +162,7 @@ impl Tap for StoreTap<'_> {
             stored,
             collapsed: false,
         };
-        Some(format!("Cache-Status: {}\r\n", status.value()).into_bytes())
+        Some(status_field(status))
     }
 
     fn body(&mut self, bytes: &[u8]) {
@@ -198,48 +199,66 @@ impl Tap for StoreTap<'_> {
     }
 }
 
-/// Most `Location` / `Content-Location` values remembered for invalidation.
-const MAX_LOCATIONS: usize = 2;
-
-/// The tap on a request the cache passes on without looking it up: an
-/// unsafe method (`fwd=method`; what to invalidate, §4.4), or a GET the
-/// cache does not take (`fwd=bypass`: an upgrade, `Expect`).
-pub(super) struct PassTap {
-    why: fresh::Fwd,
-    /// The final status.
-    pub(super) status: u16,
-    /// `Location` and `Content-Location` values.
-    pub(super) locations: Vec<Vec<u8>>,
+/// The `Cache-Status` field line for `s`.
+fn status_field(s: fresh::Status) -> Vec<u8> {
+    let mut f = b"Cache-Status: ".to_vec();
+    f.extend_from_slice(s.value().as_bytes());
+    f.extend_from_slice(b"\r\n");
+    f
 }
 
-impl PassTap {
-    /// A tap saying `why` in Cache-Status.
-    pub(super) fn new(why: fresh::Fwd) -> Self {
+/// The tap on a request the cache passes on without looking it up: an
+/// unsafe method (`fwd=method`), or a GET the cache does not take
+/// (`fwd=bypass`: an upgrade, `Expect`). For an unsafe method it drops the
+/// stored target URI (and a `Location` / `Content-Location` on the same
+/// origin) as soon as a non-error response arrives (§4.4), before the
+/// client has it, so the client's next request cannot find the old one.
+pub(super) struct PassTap<'a> {
+    why: fresh::Fwd,
+    /// The store, the target's key and its origin, for an unsafe method.
+    target: Option<(&'a Store, &'a [u8], &'a Authority)>,
+    method: &'a str,
+    /// Whether stored responses were dropped.
+    pub(super) invalidated: bool,
+}
+
+impl<'a> PassTap<'a> {
+    /// A tap saying `why` in Cache-Status, invalidating `target` after a
+    /// non-error response to `method`.
+    pub(super) fn new(
+        why: fresh::Fwd,
+        method: &'a str,
+        target: Option<(&'a Store, &'a [u8], &'a Authority)>,
+    ) -> Self {
         PassTap {
             why,
-            status: 0,
-            locations: Vec::new(),
+            target,
+            method,
+            invalidated: false,
         }
     }
 }
 
-impl Tap for PassTap {
+impl Tap for PassTap<'_> {
     fn head(&mut self, resp: &Head, _: Body) -> Option<Vec<u8>> {
-        self.status = resp.status;
+        if let Some((store, key, origin)) = self.target
+            && fresh::invalidates(self.method, resp.status)
+        {
+            store.remove(key);
+            for f in ["location", "content-location"] {
+                if let Some(k) = resp.value(f).and_then(|v| same_origin_key(origin, v)) {
+                    store.remove(&k);
+                }
+            }
+            self.invalidated = true;
+        }
         let status = fresh::Status::Fwd {
             why: self.why,
             status: None,
             stored: false,
             collapsed: false,
         };
-        for f in ["location", "content-location"] {
-            if let Some(v) = resp.value(f)
-                && self.locations.len() < MAX_LOCATIONS
-            {
-                self.locations.push(v.to_vec());
-            }
-        }
-        Some(format!("Cache-Status: {}\r\n", status.value()).into_bytes())
+        Some(status_field(status))
     }
 
     fn body(&mut self, _: &[u8]) {}
