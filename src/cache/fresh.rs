@@ -23,8 +23,8 @@ pub(crate) use dates::parse_http_date;
 use fields::{Control, Delta, MaxStale};
 use heads::has_validator;
 pub(crate) use heads::{merge_304, not_modified, stored_head, validators, vary_key};
-pub(crate) use range::{Range, range, range_if};
-pub(crate) use status::{CACHE_NAME, Fwd, Status};
+pub(crate) use range::{Range, range_if};
+pub(crate) use status::{Fwd, Status};
 
 /// Seconds since the Unix epoch (the caller reads the clock).
 pub(crate) type Secs = u64;
