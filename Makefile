@@ -19,7 +19,7 @@ release:
 	$(CARGO) build --release
 
 ## test: install what the tests need (curl, openssl, wget, chromium, python3, logrotate, nftables, pacparser,
-## prometheus-client), then run every test (and the root-only tests: network namespaces wherever
+## prometheus-client, dpkg-dev, apt-utils), then run every test (and the root-only tests: network namespaces wherever
 ## `ip netns` works, --user as root)
 test: test-deps
 	$(CARGO) test --all-targets
@@ -49,6 +49,8 @@ test-deps:
 	/usr/bin/python3 -c 'import prometheus_client' 2>/dev/null || missing="$$missing python3-prometheus-client"; \
 	command -v logrotate >/dev/null || [ -x /usr/sbin/logrotate ] || missing="$$missing logrotate"; \
 	command -v nft >/dev/null || [ -x /usr/sbin/nft ] || missing="$$missing nftables"; \
+	command -v dpkg-scanpackages >/dev/null || missing="$$missing dpkg-dev"; \
+	command -v apt-ftparchive >/dev/null || missing="$$missing apt-utils"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$missing; \

@@ -423,3 +423,39 @@ fn a_full_cache_stays_within_its_size() {
     }
     assert!(most * 1024 > max / 2, "the cache filled up ({most} KiB)");
 }
+
+#[test]
+fn collapsed_requests_get_only_their_own_variant() {
+    let dir = TempDir::new("cache-collapse-vary");
+    let p = Arc::new(cached_proxy(&dir));
+    let o = Origin::scripted(|head| {
+        // Slow enough that the requests overlap.
+        std::thread::sleep(Duration::from_millis(300));
+        let body = if head.contains("Accept-Language: fr") {
+            "bonjour"
+        } else {
+            "hello"
+        };
+        format!(
+            "HTTP/1.1 200 OK\r\nCache-Control: max-age=600\r\nVary: Accept-Language\r\n\
+             Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes()
+    });
+    let url = o.url("/v");
+    let clients: Vec<_> = (0..10)
+        .map(|i| {
+            let (p, url) = (p.clone(), url.clone());
+            let lang = if i % 2 == 0 { "en" } else { "fr" };
+            std::thread::spawn(move || {
+                let r = ask(&p, "GET", &url, &format!("Accept-Language: {lang}\r\n"));
+                (lang, r.text())
+            })
+        })
+        .collect();
+    for c in clients {
+        let (lang, body) = c.join().unwrap();
+        assert_eq!(body, if lang == "fr" { "bonjour" } else { "hello" });
+    }
+}

@@ -23,6 +23,9 @@ pub(crate) const MAX_FLIGHTS: usize = 1024;
 pub(crate) struct Started {
     /// The stored response head (as the entry's meta holds it).
     pub(crate) head: Arc<Vec<u8>>,
+    /// Under `Vary`, the leader's secondary key: only a follower whose
+    /// request has the same one may take this response (RFC 9111 §4.1).
+    pub(crate) variant: Option<Vec<u8>>,
     /// The body's length, when the response declared it.
     pub(crate) len: Option<u64>,
     /// A read handle on the entry being written, and where its body starts.
@@ -174,6 +177,7 @@ mod tests {
     fn started() -> Started {
         Started {
             head: Arc::new(b"HTTP/1.1 200 OK\r\n\r\n".to_vec()),
+            variant: None,
             len: Some(3),
             file: Arc::new(File::open("/dev/null").unwrap()),
             offset: 0,

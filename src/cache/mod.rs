@@ -374,6 +374,12 @@ async fn follow(
         .ok()?;
     };
     let (_, _, head) = decode_meta(&started.head)?;
+    if let Some(theirs) = &started.variant
+        && fresh::vary_key(&head, req).as_ref() != Some(theirs)
+    {
+        // Another variant than this request selects (§4.1): fetch alone.
+        return None;
+    }
     let status = Status::Fwd {
         why: Fwd::UriMiss,
         status: None,

@@ -93,6 +93,7 @@ impl<'a> StoreTap<'a> {
         }
         let head = fresh::stored_head(resp, self.times.response);
         let store = self.store;
+        let mut variant = None;
         let key = if resp.value("vary").is_some() {
             // Vary (§4.1): a record at the primary key, the response under
             // its variant's key.
@@ -101,7 +102,11 @@ impl<'a> StoreTap<'a> {
             };
             let record = encode_meta(Kind::Vary, &self.times, &head);
             match store.begin(&self.key, &record).and_then(Writer::commit) {
-                Ok(()) => variant_key(&self.key, &secondary),
+                Ok(()) => {
+                    let k = variant_key(&self.key, &secondary);
+                    variant = Some(secondary);
+                    k
+                }
                 Err(_) => return false,
             }
         } else {
@@ -119,6 +124,7 @@ impl<'a> StoreTap<'a> {
             match writer.follow() {
                 Ok((file, offset)) => l.started(Started {
                     head: Arc::new(meta),
+                    variant,
                     len,
                     file: Arc::new(file),
                     offset,

@@ -5,11 +5,11 @@
 
 use std::fmt::Write as _;
 
-use super::pages::human_bytes;
 use crate::stats::CacheStats;
 
-/// The dashboard's "Shared cache" section.
-pub(crate) fn dashboard(o: &mut String, c: &CacheStats) {
+/// The dashboard's "Shared cache" section; `bytes` writes a byte count
+/// for people (the dashboard's own `human_bytes`).
+pub(crate) fn dashboard(o: &mut String, c: &CacheStats, bytes: fn(u64) -> String) {
     let _ = write!(
         o,
         "<h2>Shared cache</h2><table>\
@@ -23,10 +23,10 @@ pub(crate) fn dashboard(o: &mut String, c: &CacheStats) {
         c.hits,
         c.revalidated,
         c.misses,
-        human_bytes(c.hit_bytes),
+        bytes(c.hit_bytes),
         c.entries,
-        human_bytes(c.bytes),
-        human_bytes(c.max_bytes),
+        bytes(c.bytes),
+        bytes(c.max_bytes),
     );
 }
 
@@ -121,7 +121,7 @@ mod tests {
         assert_eq!(c.hit_percent(), 70);
         assert_eq!(CacheStats::default().hit_percent(), 0);
         let mut d = String::new();
-        dashboard(&mut d, &c);
+        dashboard(&mut d, &c, |n| format!("{n} B"));
         assert!(d.contains("id=cache-ratio>70%<"), "{d}");
         assert!(d.contains("id=cache-hits>6<"), "{d}");
         let mut j = String::from("{\"x\": 1");

@@ -234,7 +234,7 @@ pub(crate) fn dashboard(s: &Snapshot, version: &str) -> String {
     }
     o.push_str("</table>");
     if let Some(c) = &s.cache {
-        super::cache::dashboard(&mut o, c);
+        super::cache::dashboard(&mut o, c, human_bytes);
     }
     o.push_str("<h2>Top clients by bytes</h2><table>");
     rows(&mut o, &s.clients, human_bytes);
