@@ -311,7 +311,9 @@ pub(crate) fn invalidates(method: &str, status: u16) -> bool {
 /// What the package table says about a path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum PackageRule {
-    /// Keep it [`PACKAGE_KEEP_SECS`] when the origin gives no freshness.
+    /// Keep a 200 fresh for [`PACKAGE_KEEP_SECS`] when the origin gives no
+    /// freshness (not an error: a mirror being synced may 404 a file it
+    /// will have in a minute).
     Keep,
     /// Revalidate it on every request, whatever the origin says.
     Revalidate,
