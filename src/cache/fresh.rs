@@ -23,8 +23,8 @@ pub(crate) use dates::parse_http_date;
 use fields::{Control, Delta, MaxStale};
 use heads::has_validator;
 pub(crate) use heads::{merge_304, not_modified, stored_head, validators, vary_key};
-pub(crate) use range::{Range, range, range_if};
-pub(crate) use status::{CACHE_NAME, Fwd, Status};
+pub(crate) use range::{Range, range_if};
+pub(crate) use status::{Fwd, Status};
 
 /// Seconds since the Unix epoch (the caller reads the clock).
 pub(crate) type Secs = u64;
@@ -311,7 +311,9 @@ pub(crate) fn invalidates(method: &str, status: u16) -> bool {
 /// What the package table says about a path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum PackageRule {
-    /// Keep it [`PACKAGE_KEEP_SECS`] when the origin gives no freshness.
+    /// Keep a 200 fresh for [`PACKAGE_KEEP_SECS`] when the origin gives no
+    /// freshness (not an error: a mirror being synced may 404 a file it
+    /// will have in a minute).
     Keep,
     /// Revalidate it on every request, whatever the origin says.
     Revalidate,

@@ -10,9 +10,10 @@
 //!   read, so a hash collision is a miss, never a wrong body.
 //! - Crash safety: an entry is written to `tmp/`, its real header (body
 //!   length, checksum) written last, then renamed into place; a file in
-//!   place is therefore whole. On open `tmp/` is emptied and every file's
-//!   header, key and meta are read (not its body): a foreign, corrupt,
-//!   wrong-version or wrongly sized file is deleted. `get` checks the size
+//!   place is therefore whole. On open `tmp/` is emptied and every
+//!   file's header, key and meta are read, not its body
+//!   (`store/scan.rs`): a foreign, corrupt, wrong-version or wrongly
+//!   sized file is deleted. `get` checks the size
 //!   and the header again, so a file cut after the index was built is
 //!   deleted and never served. Nothing is fsynced (the cost is a flash
 //!   write per object): a `kill -9` loses nothing written, a power cut may
@@ -37,12 +38,15 @@
 //!   and one small read), evictions delete their files under it, and a
 //!   commit renames under it, so the index and the folder always agree.
 //!   Body bytes are written and sent outside it.
-//! - Start-up: rebuilding the index from 100,000 entries took 1.0 s on
-//!   the 2-core build machine (warm page cache; see the ignored test
-//!   `startup_100k` in `store/tests.rs`).
+//! - Start-up: rebuilding the index from 100,000 entries (300-byte
+//!   metas) took 1.7 s in a release build on a 2-core x86-64 machine
+//!   shared with other builds, page cache warm; about 17 µs an entry,
+//!   nearly all of it the open, fstat, read and close of each file (the
+//!   ignored test `startup_100k` in `store/tests.rs` measures it).
 
 mod disk;
 mod index;
+mod scan;
 mod send;
 #[cfg(test)]
 pub(super) mod tests;
@@ -53,10 +57,9 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::SystemTime;
 
-use disk::{Bad, Header};
 use index::Index;
+use scan::{LoadError, load};
 
 pub(crate) use send::send_file;
 
@@ -87,6 +90,9 @@ pub(crate) enum StoreError {
     NotACache(PathBuf),
     /// This writer already failed (its temp file is gone).
     Abandoned,
+    /// Another store (another smolproxy, or this one not yet closed) has
+    /// the folder open.
+    InUse(PathBuf),
 }
 
 impl fmt::Display for StoreError {
@@ -97,6 +103,7 @@ impl fmt::Display for StoreError {
             StoreError::Full => f.write_str("cache full of objects being written"),
             StoreError::Missing => f.write_str("no such cache entry"),
             StoreError::Abandoned => f.write_str("cache writer already failed"),
+            StoreError::InUse(p) => write!(f, "{} is in use by another smolproxy", p.display()),
             StoreError::NotACache(p) => write!(
                 f,
                 "{} is not empty and not a smolproxy cache (no {MARKER} file); refusing to use it",
@@ -153,6 +160,8 @@ struct Inner {
     seq: AtomicUsize,
     /// The name hash (tests force collisions through it).
     hash: fn(&[u8]) -> u64,
+    /// The marker file, locked (flock) while the store is open.
+    _lock: File,
 }
 
 impl Inner {
@@ -183,59 +192,6 @@ impl Inner {
     }
 }
 
-/// Why a file could not be loaded.
-enum LoadError {
-    /// Not a whole entry: delete it.
-    Bad(Bad),
-    /// Could not be read (gone, out of descriptors...): leave it.
-    Io(io::Error),
-}
-
-impl From<io::Error> for LoadError {
-    fn from(e: io::Error) -> LoadError {
-        match e.kind() {
-            io::ErrorKind::UnexpectedEof => LoadError::Bad(Bad::Size),
-            _ => LoadError::Io(e),
-        }
-    }
-}
-
-/// One read covers the header, key and meta of most entries (a response
-/// head is well under this), so checking an entry costs one read.
-const FIRST_READ: u64 = 4096;
-
-/// Read and check a freshly opened entry's header, key and meta (not its
-/// body). Returns the header, key + meta, and the file's metadata.
-fn load(mut f: &File) -> Result<(Header, Vec<u8>, fs::Metadata), LoadError> {
-    let md = f.metadata()?;
-    let size = md.len();
-    if size < disk::HEADER {
-        return Err(LoadError::Bad(Bad::Foreign));
-    }
-    let mut buf = vec![0u8; size.min(FIRST_READ) as usize];
-    f.read_exact(&mut buf)?;
-    let h = disk::decode(&buf).map_err(LoadError::Bad)?;
-    if size != h.file_size() {
-        return Err(LoadError::Bad(Bad::Size));
-    }
-    let (have, need) = (buf.len(), h.body_offset() as usize);
-    if need > have {
-        buf.resize(need, 0);
-        f.read_exact(&mut buf[have..])?;
-    }
-    buf.truncate(need);
-    let rest = buf.split_off(disk::HEADER as usize);
-    disk::verify(&buf, &h, &rest, size).map_err(LoadError::Bad)?;
-    Ok((h, rest, md))
-}
-
-/// Remove whatever is at `p` (a stray folder too).
-fn remove_any(p: &Path) {
-    if fs::remove_file(p).is_err() {
-        let _ = fs::remove_dir_all(p);
-    }
-}
-
 impl Store {
     /// Open (creating if needed) the store in `dir`: at most `max_bytes` on
     /// disk, an index of at most `mem_bytes`.
@@ -261,46 +217,24 @@ impl Store {
                 format!("smolproxy cache, format {}\n", disk::FORMAT),
             )?;
         }
+        // One store per folder: two would empty each other's tmp/ and each
+        // count only its own bytes against the bound.
+        let lock = File::open(&marker)?;
+        if let Err(fs::TryLockError::WouldBlock) = lock.try_lock() {
+            return Err(StoreError::InUse(dir.to_path_buf()));
+        }
         let tmp = dir.join("tmp");
         fs::create_dir_all(&tmp)?;
         for e in fs::read_dir(&tmp)? {
-            remove_any(&e?.path());
+            scan::remove_any(&e?.path());
         }
         let budget = max_bytes.saturating_sub(disk::FIXED);
         let max_entries = usize::try_from(mem_bytes / index::ENTRY_BYTES)
             .unwrap_or(usize::MAX)
             .clamp(1, usize::MAX / 2);
-        let mut found = Vec::new();
-        for top in 0..=255u8 {
-            let folder = format!("{top:02x}");
-            let sub = dir.join(&folder);
-            fs::create_dir_all(&sub)?;
-            for e in fs::read_dir(&sub)? {
-                let e = e?;
-                let name = e.file_name();
-                let Some(h) = name.to_str().and_then(|n| disk::parse_name(&folder, n)) else {
-                    remove_any(&e.path());
-                    continue;
-                };
-                match scan_one(&e.path(), h, hash) {
-                    Ok((cost, when)) => {
-                        found.push((when, h, cost));
-                        if found.len() >= 2 * max_entries {
-                            keep_newest(dir, &mut found, max_entries);
-                        }
-                    }
-                    Err(Some(why)) => {
-                        log::warn!("cache: dropped {} ({why:?})", e.path().display());
-                        remove_any(&e.path());
-                    }
-                    Err(None) => {} // unreadable now: neither used nor deleted
-                }
-            }
-        }
-        // No recency survives a restart: the oldest written goes first.
-        keep_newest(dir, &mut found, max_entries);
+        let found = scan::scan(dir, max_entries, hash)?;
         let mut ix = Index::new(budget, max_entries);
-        for (_, h, cost) in found {
+        for (h, cost) in found {
             ix.insert(h, cost);
         }
         while ix.over_count(0) || !ix.fits(0) {
@@ -319,6 +253,7 @@ impl Store {
                 index: Mutex::new(ix),
                 seq: AtomicUsize::new(0),
                 hash,
+                _lock: lock,
             }),
         })
     }
@@ -562,31 +497,4 @@ impl Drop for Writer {
     fn drop(&mut self) {
         self.give_up();
     }
-}
-
-/// Sort the entries found so far oldest first and delete all but the
-/// newest `n`, so that the scan's list, like the index, stays within the
-/// memory bound (at most twice the index's entries, 32 bytes each).
-fn keep_newest(dir: &Path, found: &mut Vec<(SystemTime, u64, u64)>, n: usize) {
-    found.sort_unstable();
-    let extra = found.len().saturating_sub(n);
-    for (_, h, _) in found.drain(..extra) {
-        let _ = fs::remove_file(disk::entry_path(dir, h));
-    }
-}
-
-/// Check one file found on open: its cost and write time if it is a whole
-/// entry named for its key; else why it must go (None: could not be read,
-/// leave it alone).
-fn scan_one(path: &Path, h: u64, hash: fn(&[u8]) -> u64) -> Result<(u64, SystemTime), Option<Bad>> {
-    let f = File::open(path).map_err(|_| None)?;
-    let (head, rest, md) = load(&f).map_err(|e| match e {
-        LoadError::Bad(why) => Some(why),
-        LoadError::Io(_) => None,
-    })?;
-    if rest.get(..head.key_len as usize).map(hash) != Some(h) {
-        return Err(Some(Bad::Foreign));
-    }
-    let when = md.modified().map_err(|_| None)?;
-    Ok((disk::cost(head.file_size()), when))
 }

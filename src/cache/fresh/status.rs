@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 /// The cache's name in Cache-Status (RFC 9211 §2).
-pub(crate) const CACHE_NAME: &str = "smolproxy";
+const CACHE_NAME: &str = "smolproxy";
 
 /// Why a request went to the origin (RFC 9211 §2.2 `fwd`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -14,11 +14,12 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-/// Index bytes one entry costs, an upper bound: measured 69 resident
-/// bytes per entry for 100,000 entries inserted in order (as on start-up)
-/// and 80 after touching every other one (B-tree nodes left part full),
-/// by the ignored test `startup_100k` in store/tests.rs, which reads the
-/// process's resident size; 96 leaves room for the allocator.
+/// Index bytes one entry costs, an upper bound: 100,000 entries inserted
+/// in order (as on start-up) and every other one touched (leaving B-tree
+/// nodes part full) measured 71 resident bytes per entry in a release
+/// build and 80 in a debug one (the ignored test `startup_100k` in
+/// store/tests.rs reads the process's resident size); 96 leaves room for
+/// the allocator and a table caught mid-resize.
 pub(crate) const ENTRY_BYTES: u64 = 96;
 
 /// One entry.
