@@ -13,10 +13,6 @@
 
 pub(crate) mod collapse;
 mod entry;
-// Two of fresh.rs's items have no caller: `range` (for a caller without
-// the stored head; `range_if` serves ranges here) and the `CACHE_NAME`
-// re-export (used inside `Status::value`). Its owner drops them, then this.
-#[allow(dead_code, unused_imports)]
 pub(crate) mod fresh;
 mod serve;
 pub(crate) mod store;
