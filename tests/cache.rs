@@ -459,3 +459,23 @@ fn collapsed_requests_get_only_their_own_variant() {
         assert_eq!(body, if lang == "fr" { "bonjour" } else { "hello" });
     }
 }
+
+#[test]
+fn through_a_parent_proxy_the_cache_works_the_same() {
+    let parent = common::start();
+    let dir = TempDir::new("cache-parent");
+    let mut c = config(&dir, 64 << 20);
+    c.upstream = Some(common::Parent::parse(&format!("http://{}", parent.addr)).unwrap());
+    let p = start_with(c);
+    let o = origin("Cache-Control: max-age=600\r\n", "via the parent");
+    let url = o.url("/p");
+    assert_eq!(status(&get(&p, &url)), "smolproxy; fwd=uri-miss; stored");
+    let hit = get(&p, &url);
+    assert_eq!(
+        (status(&hit).as_str(), hit.text().as_str()),
+        ("smolproxy; hit", "via the parent")
+    );
+    assert_eq!(o.count("GET /p"), 1);
+    let head = o.seen.lock().unwrap()[0].clone();
+    assert_eq!(head.matches("smolproxy").count(), 2, "through both: {head}");
+}
