@@ -107,7 +107,7 @@ fn access_lines_and_own_pages_show_the_cache() {
         "{status}"
     );
     let page = get(p.addr, "/").text();
-    assert!(page.contains("id=cache-hit_ratio_percent>50<"), "{page}");
+    assert!(page.contains("id=cache-ratio>50%<"), "{page}");
     p.stop();
     let lines = std::fs::read_to_string(log.path()).unwrap();
     let ours: Vec<&str> = lines.lines().filter(|l| l.contains("/x ")).collect();
