@@ -28,7 +28,7 @@ const HOP_BY_HOP: &[&str] = &[
 /// change framing or routing (a known hop-by-hop abuse).
 const PROTECTED: &[&str] = &["host", "content-length", "transfer-encoding"];
 
-pub(crate) fn forwardable<'a>(head: &'a Head) -> impl Iterator<Item = (&'a str, &'a [u8])> + 'a {
+fn forwardable<'a>(head: &'a Head) -> impl Iterator<Item = (&'a str, &'a [u8])> + 'a {
     let listed: Vec<&[u8]> = head.list("connection").collect();
     head.fields().filter(move |(name, _)| {
         let hop = HOP_BY_HOP.iter().any(|h| name.eq_ignore_ascii_case(h));
