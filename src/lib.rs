@@ -27,6 +27,9 @@ pub mod transparent;
 pub mod socks;
 /// A CONNECT or SOCKS5 tunnel handed off as a task: relay, count, log.
 pub(crate) mod handoff;
+/// TLS (the `tls` build): HTTPS inspection, its CA and root store.
+#[cfg(feature = "tls")]
+pub mod tls;
 /// The one decision per request: own page, refuse, tunnel or forward.
 pub(crate) mod route;
 /// The proxy's own pages: dashboard, status.json, metrics, PAC.
