@@ -15,6 +15,9 @@
 pub mod config;
 /// Listeners, executor threads, accept loop, client cap, shutdown, reload.
 pub mod server;
+/// HTTPS: the TLS listener, and TLS as a pipe to a plain socket.
+#[cfg(feature = "tls")]
+pub(crate) mod tls;
 /// `--user`: reading the account files and dropping root after binding.
 pub mod privileges;
 /// What every connection shares; a connection's place under the cap.

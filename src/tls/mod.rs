@@ -1,0 +1,5 @@
+//! HTTPS where users ask for it (the `tls` build only): the plaintext
+//! pipe every TLS connection goes through (`pipe`), so the HTTP machinery
+//! keeps working on plain sockets.
+
+pub(crate) mod pipe;
