@@ -15,6 +15,10 @@
 pub mod config;
 /// Listeners, executor threads, accept loop, client cap, shutdown, reload.
 pub mod server;
+/// HTTPS: the TLS listener, TLS as a pipe to a plain socket, and
+/// opt-in inspection (its CA, leaves and root store).
+#[cfg(feature = "tls")]
+pub mod tls;
 /// `--user`: reading the account files and dropping root after binding.
 pub mod privileges;
 /// What every connection shares; a connection's place under the cap.
@@ -27,9 +31,6 @@ pub mod transparent;
 pub mod socks;
 /// A CONNECT or SOCKS5 tunnel handed off as a task: relay, count, log.
 pub(crate) mod handoff;
-/// TLS (the `tls` build): HTTPS inspection, its CA and root store.
-#[cfg(feature = "tls")]
-pub mod tls;
 /// The one decision per request: own page, refuse, tunnel or forward.
 pub(crate) mod route;
 /// The proxy's own pages: dashboard, status.json, metrics, PAC.
