@@ -5,3 +5,4 @@
 
 pub(crate) mod pipe;
 pub mod certs;
+pub mod roots;
