@@ -189,6 +189,23 @@ pub(crate) async fn serve(io: Async<TcpStream>, peer: SocketAddr, shared: Arc<Sh
                     Err(e) => Err(e),
                 }
             }
+            #[cfg(feature = "tls")]
+            Route::Inspect(authority, hop) => {
+                // Opened here, served as a task of its own (tls/inspect.rs).
+                shared
+                    .stats
+                    .client_bytes(peer.ip().to_canonical(), conn_bytes);
+                let o = crate::tls::inspect::Opened {
+                    client,
+                    authority,
+                    hop,
+                    user: user.map(str::to_string),
+                    start,
+                    slot,
+                };
+                crate::tls::inspect::hand_off(&shared, o).await;
+                return;
+            }
             Route::Direct {
                 origin,
                 host_field,

@@ -54,6 +54,9 @@ pub enum StartError {
     Io(io::Error),
     /// `--access-log` could not be opened.
     AccessLog(std::path::PathBuf, io::Error),
+    /// `--inspect`: the CA or the trusted roots cannot be used.
+    #[cfg(feature = "tls")]
+    Inspect(String),
 }
 
 impl std::fmt::Display for StartError {
@@ -64,6 +67,8 @@ impl std::fmt::Display for StartError {
             StartError::AccessLog(p, e) => {
                 write!(f, "cannot open the access log {}: {e}", p.display())
             }
+            #[cfg(feature = "tls")]
+            StartError::Inspect(why) => write!(f, "cannot inspect HTTPS: {why}"),
         }
     }
 }
@@ -167,14 +172,22 @@ impl Server {
                 crate::upstream::dns::Client::new(c.dns_servers.clone(), c.hosts_file.clone());
             dialer = dialer.with_dns(client);
         }
-        let shared = Arc::new(Shared::new(
+        #[cfg(feature = "tls")]
+        let inspection = match &self.config.inspect {
+            Some(c) => Some(crate::tls::Inspection::new(c).map_err(StartError::Inspect)?),
+            None => None,
+        };
+        let shared = Shared::new(
             self.config,
             policy,
             dialer,
             shutdown,
             Arc::downgrade(&ex),
             access_log,
-        ));
+        );
+        #[cfg(feature = "tls")]
+        let shared = shared.with_inspection(inspection);
+        let shared = Arc::new(shared);
         let kinds = self.listeners.into_iter().map(|l| (l, false));
         for (l, transparent) in kinds.chain(self.transparent.into_iter().map(|l| (l, true))) {
             let l = Async::new(l).map_err(StartError::Io)?;
@@ -243,6 +256,10 @@ impl Handle {
     pub fn reload(&self) {
         self.shared.access_log.reopen();
         self.shared.dialer.reload();
+        #[cfg(feature = "tls")]
+        if let Some(i) = &self.shared.inspection {
+            i.reload();
+        }
         match Policy::new(&self.shared.config.policy) {
             Ok(p) => {
                 self.shared.set_policy(p);

@@ -38,6 +38,9 @@ pub(crate) struct Shared {
     pub(crate) access_log: AccessLog,
     /// Wrong-password failures per client address.
     pub(crate) guesses: Guesses,
+    /// `--inspect`: the CA's leaves and the origins' roots.
+    #[cfg(feature = "tls")]
+    pub(crate) inspection: Option<crate::tls::Inspection>,
 }
 
 impl Shared {
@@ -60,7 +63,15 @@ impl Shared {
             shutdown,
             executor,
             stats: Stats::new(),
+            #[cfg(feature = "tls")]
+            inspection: None,
         }
+    }
+
+    /// With `--inspect`'s state.
+    #[cfg(feature = "tls")]
+    pub(crate) fn with_inspection(self, inspection: Option<crate::tls::Inspection>) -> Shared {
+        Shared { inspection, ..self }
     }
 
     /// The policy in force now (replaced on reload).
@@ -93,6 +104,7 @@ impl Shared {
             dialer: &self.dialer,
             policy,
             hop,
+            connect: None,
         }
     }
 

@@ -57,6 +57,20 @@ OWN PAGES (http://PROXY:PORT/: dashboard, /status.json, /metrics, /proxy.pac):
     --pac-direct DOMAIN        The PAC script sends DOMAIN and its subdomains
                                DIRECT, not through the proxy (repeatable)
 
+HTTPS INSPECTION (smolproxy-tls only; off by default; see the README first):
+    --inspect                  Open CONNECTs to port 443 with a leaf certificate from
+                               the CA in --ca-dir: inner requests are logged, put
+                               through the domain and path rules, and sent on over
+                               TLS checked against the trusted roots
+    --ca-dir DIR               Where ca.pem and ca.key live; made on first run
+    --print-ca                 With --ca-dir: print ca.pem (to install on devices), exit
+    --inspect-only DOMAIN      Inspect only DOMAIN and its subdomains (repeatable)
+                               [default: every domain]
+    --no-inspect DOMAIN        Never inspect DOMAIN: tunnel it untouched (banks,
+                               apps that pin certificates; repeatable) [default: none]
+    --ca-roots FILE            Trust only the roots in this PEM file for origins
+                               (repeatable) [default: the system bundle]
+
 UPSTREAM PROXIES:
     --upstream URL             Send everything through a parent proxy:
                                http://host:port, socks5://host:port (names

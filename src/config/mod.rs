@@ -9,6 +9,7 @@ use std::time::Duration;
 
 mod args;
 mod help;
+mod inspect;
 mod ops;
 
 pub use args::ConfigError;
@@ -18,6 +19,8 @@ use args::{
 };
 pub use help::HELP;
 use ops::ops_flags;
+#[cfg(feature = "tls")]
+pub use inspect::InspectConfig;
 pub use ops::{LogFormat, OpsConfig};
 
 use crate::policy::PolicyConfig;
@@ -109,6 +112,9 @@ pub struct Config {
     /// The hosts file that client reads first ([`DEFAULT_HOSTS_FILE`]; a
     /// field so tests can use their own).
     pub hosts_file: std::path::PathBuf,
+    /// `--inspect --ca-dir DIR`: inspect HTTPS (its scope is in `policy`).
+    #[cfg(feature = "tls")]
+    pub inspect: Option<InspectConfig>,
 }
 
 /// The hosts file the `--dns-server` client consults before asking.
@@ -145,6 +151,8 @@ impl Default for Config {
             upstream_auth: None,
             dns_servers: Vec::new(),
             hosts_file: DEFAULT_HOSTS_FILE.into(),
+            #[cfg(feature = "tls")]
+            inspect: None,
         }
     }
 }
@@ -158,6 +166,9 @@ pub enum Command {
     Help,
     /// Print the version.
     Version,
+    /// `--print-ca --ca-dir DIR`: print the inspection CA (made if absent).
+    #[cfg(feature = "tls")]
+    PrintCa(std::path::PathBuf),
 }
 
 /// Parse the arguments after the program name.
@@ -257,6 +268,16 @@ pub fn parse_args(args: Vec<OsString>) -> Result<Command, ConfigError> {
     c.dns_servers = p
         .values_from_fn("--dns-server", dns_server)
         .map_err(arg_error)?;
+    match inspect::inspect_flags(&mut p)? {
+        inspect::Inspect::Off => {}
+        #[cfg(feature = "tls")]
+        inspect::Inspect::PrintCa(dir) => return Ok(Command::PrintCa(dir)),
+        #[cfg(feature = "tls")]
+        inspect::Inspect::On(files, scope) => {
+            c.inspect = Some(files);
+            c.policy.inspect = Some(scope);
+        }
+    }
     let rest = p.finish();
     if let Some(first) = rest.first() {
         return Err(ConfigError::Unknown(first.to_string_lossy().into_owned()));
