@@ -131,6 +131,10 @@ pub(crate) async fn serve(io: Async<TcpStream>, peer: SocketAddr, shared: Arc<Sh
                     connections: shared.active(),
                     reached: here.reached,
                     pac_direct: &shared.config.pac_direct,
+                    #[cfg(feature = "tls")]
+                    ca_pem: shared.inspection.as_ref().map(|i| i.ca_pem()),
+                    #[cfg(not(feature = "tls"))]
+                    ca_pem: None,
                 };
                 let (status, resp) = own::respond(page, &head, &view);
                 write_all(&client.io, &resp, shared.config.read_timeout)

@@ -550,7 +550,10 @@ mod tests {
         let cases = [
             ("CONNECT a.test:443 HTTP/1.1\r\n\r\n", "inspect a.test:443"),
             ("CONNECT a.test:8443 HTTP/1.1\r\n\r\n", "tunnel a.test:8443"),
-            ("CONNECT x.bank.example:443 HTTP/1.1\r\n\r\n", "tunnel x.bank.example:443"),
+            (
+                "CONNECT x.bank.example:443 HTTP/1.1\r\n\r\n",
+                "tunnel x.bank.example:443",
+            ),
             // The policy first: a blocked host is refused, not inspected.
             ("CONNECT x.ads.example:443 HTTP/1.1\r\n\r\n", "refuse 403"),
             (

@@ -127,7 +127,10 @@ mod tests {
         };
         assert_eq!(c.ca_dir, PathBuf::from("/var/lib/smolproxy"));
         assert_eq!(c.roots, [PathBuf::from("/a.pem"), PathBuf::from("/b.pem")]);
-        assert_eq!((s.only, s.skip), (vec!["debian.org".into()], vec!["bank.example".into()]));
+        assert_eq!(
+            (s.only, s.skip),
+            (vec!["debian.org".into()], vec!["bank.example".into()])
+        );
         assert_eq!(s.ports, [443]);
         let Ok(Inspect::PrintCa(d)) = parse(&["--print-ca", "--ca-dir", "/x"]) else {
             panic!("not print");
@@ -141,7 +144,10 @@ mod tests {
             (&["--inspect-only", "a.b"], "--inspect-only needs --inspect"),
             (&["--ca-roots", "/r"], "--ca-roots needs --inspect"),
             (&["--inspect", "--ca-dir"], "--ca-dir needs a value"),
-            (&["--no-inspect", "a..b"], "--no-inspect: invalid domain 'a..b'"),
+            (
+                &["--no-inspect", "a..b"],
+                "--no-inspect: invalid domain 'a..b'",
+            ),
         ];
         for (args, want) in cases {
             let e = parse(args).err().unwrap_or_default();

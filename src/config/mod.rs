@@ -18,9 +18,9 @@ use args::{
     parse_listen, upstream_rule,
 };
 pub use help::HELP;
-use ops::ops_flags;
 #[cfg(feature = "tls")]
 pub use inspect::InspectConfig;
+use ops::ops_flags;
 pub use ops::{LogFormat, OpsConfig};
 
 use crate::policy::PolicyConfig;

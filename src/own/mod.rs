@@ -13,7 +13,7 @@ pub mod status;
 use std::net::SocketAddr;
 
 use crate::http::head::Head;
-use crate::http::reply::typed_response;
+use crate::http::reply::{simple_response, typed_response};
 use crate::stats::Stats;
 use pages::Page;
 
@@ -28,6 +28,8 @@ pub(crate) struct View<'a> {
     pub(crate) reached: SocketAddr,
     /// `--pac-direct` domains.
     pub(crate) pac_direct: &'a [String],
+    /// The HTTPS inspection CA (PEM) when `--inspect` is on.
+    pub(crate) ca_pem: Option<&'a str>,
 }
 
 /// The status and the complete response for `page`, answering `head`.
@@ -44,8 +46,16 @@ pub(crate) fn respond(page: Page, head: &Head, view: &View<'_>) -> (u16, Vec<u8>
     let (ctype, body) = match page {
         Page::Dashboard => (
             "text/html; charset=utf-8",
-            pages::dashboard(&snapshot(), version),
+            pages::dashboard(&snapshot(), version, view.ca_pem.is_some()),
         ),
+        Page::CaPem => match view.ca_pem {
+            // The type Android and iOS offer to install as a CA.
+            Some(pem) => ("application/x-x509-ca-cert", pem.to_string()),
+            None => {
+                let body = "smolproxy: no CA here (HTTPS inspection is off)\n";
+                return (404, simple_response(404, "", body, head.method != "HEAD"));
+            }
+        },
         Page::StatusJson => ("application/json", status::render(&snapshot(), version)),
         Page::Metrics => (
             metrics::CONTENT_TYPE,

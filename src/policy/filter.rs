@@ -246,11 +246,15 @@ fn parse_line(line: &str) -> Line<'_> {
         }
         return match rest.strip_suffix('^') {
             Some(d) if !d.contains(['^', '$', '/', '*', '|']) => Line::Names(vec![d]),
-            _ => Line::Bad("unsupported Adblock rule (only ||domain^ and ||domain/path are understood)"),
+            _ => Line::Bad(
+                "unsupported Adblock rule (only ||domain^ and ||domain/path are understood)",
+            ),
         };
     }
     if line.starts_with("@@") || line.contains(['$', '^', '|', '/', '*']) || line.contains("##") {
-        return Line::Bad("unsupported Adblock rule (only ||domain^ and ||domain/path are understood)");
+        return Line::Bad(
+            "unsupported Adblock rule (only ||domain^ and ||domain/path are understood)",
+        );
     }
     let mut words = line.split_ascii_whitespace();
     let Some(first) = words.next() else {
@@ -489,7 +493,9 @@ mod tests {
             ("||ads.example.com^", n(&["ads.example.com"])),
             (
                 "||ads.example.com^$third-party",
-                Line::Bad("unsupported Adblock rule (only ||domain^ and ||domain/path are understood)"),
+                Line::Bad(
+                    "unsupported Adblock rule (only ||domain^ and ||domain/path are understood)",
+                ),
             ),
             (
                 "||ads.example.com/path^",
@@ -497,15 +503,21 @@ mod tests {
             ),
             (
                 "@@||good.example.com^",
-                Line::Bad("unsupported Adblock rule (only ||domain^ and ||domain/path are understood)"),
+                Line::Bad(
+                    "unsupported Adblock rule (only ||domain^ and ||domain/path are understood)",
+                ),
             ),
             (
                 "example.com##.banner",
-                Line::Bad("unsupported Adblock rule (only ||domain^ and ||domain/path are understood)"),
+                Line::Bad(
+                    "unsupported Adblock rule (only ||domain^ and ||domain/path are understood)",
+                ),
             ),
             (
                 "/banner/*/img^",
-                Line::Bad("unsupported Adblock rule (only ||domain^ and ||domain/path are understood)"),
+                Line::Bad(
+                    "unsupported Adblock rule (only ||domain^ and ||domain/path are understood)",
+                ),
             ),
             (
                 "a.com b.com",

@@ -26,8 +26,8 @@ use acl::{DEFAULT_ALLOWED, MORE_PRIVATE_TARGETS, canonical, cidrs};
 pub use auth::Secret;
 use auth::{AuthError, Credentials};
 use filter::{Blocked, DomainSet, Filter};
-use paths::PathRules;
 pub use load::PolicyError;
+use paths::PathRules;
 pub use ports::ConnectPorts;
 use ports::DEFAULT_CONNECT_PORTS;
 

@@ -193,7 +193,16 @@ async fn requests(
             HeadRead::Head(h) => h,
             HeadRead::Closed | HeadRead::Broken(_) => break,
             HeadRead::Bad(e) => {
-                fail(shared, client, None, authority, user, &Error::Head(e), start).await;
+                fail(
+                    shared,
+                    client,
+                    None,
+                    authority,
+                    user,
+                    &Error::Head(e),
+                    start,
+                )
+                .await;
                 break;
             }
             HeadRead::TimedOut => {
@@ -305,7 +314,9 @@ fn log_line(
         note: o.note.as_deref(),
     };
     let took = start.elapsed();
-    shared.stats.request(o.status, o.up, o.down, took, start + took);
+    shared
+        .stats
+        .request(o.status, o.up, o.down, took, start + took);
     shared.access_log.write(peer, &access, took);
 }
 
@@ -344,7 +355,9 @@ async fn fail(
         ..Access::default()
     };
     let took = start.elapsed();
-    shared.stats.request(access.status, 0, 0, took, start + took);
+    shared
+        .stats
+        .request(access.status, 0, 0, took, start + took);
     shared.access_log.write(client.peer, &access, took);
     let _ = client.io.get_ref().shutdown(std::net::Shutdown::Write);
     let drain = async {
@@ -475,13 +488,25 @@ mod tests {
         };
         let cases = [
             ("GET /x HTTP/1.1\r\nHost: a.test\r\n\r\n", Ok("a.test")),
-            ("GET /x HTTP/1.1\r\nHost: A.test:443\r\n\r\n", Ok("A.test:443")),
+            (
+                "GET /x HTTP/1.1\r\nHost: A.test:443\r\n\r\n",
+                Ok("A.test:443"),
+            ),
             ("GET /x HTTP/1.1\r\nHost: b.test\r\n\r\n", Err(400)),
             ("GET /x HTTP/1.1\r\nHost: a.test:8443\r\n\r\n", Err(400)),
             ("GET /x HTTP/1.1\r\n\r\n", Err(400)),
-            ("GET /x HTTP/1.1\r\nHost: a.test\r\nHost: a.test\r\n\r\n", Err(400)),
-            ("GET https://a.test/x HTTP/1.1\r\nHost: a.test\r\n\r\n", Err(400)),
-            ("CONNECT a.test:443 HTTP/1.1\r\nHost: a.test\r\n\r\n", Err(400)),
+            (
+                "GET /x HTTP/1.1\r\nHost: a.test\r\nHost: a.test\r\n\r\n",
+                Err(400),
+            ),
+            (
+                "GET https://a.test/x HTTP/1.1\r\nHost: a.test\r\n\r\n",
+                Err(400),
+            ),
+            (
+                "CONNECT a.test:443 HTTP/1.1\r\nHost: a.test\r\n\r\n",
+                Err(400),
+            ),
         ];
         for (raw, want) in cases {
             let h = head(raw);
