@@ -131,6 +131,7 @@ pub(crate) async fn serve(io: Async<TcpStream>, peer: SocketAddr, shared: Arc<Sh
                     connections: shared.active(),
                     reached: here.reached,
                     pac_direct: &shared.config.pac_direct,
+                    https_port: shared.config.tls.listen.first().map(SocketAddr::port),
                 };
                 let (status, resp) = own::respond(page, &head, &view);
                 write_all(&client.io, &resp, shared.config.read_timeout)

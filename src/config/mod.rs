@@ -10,6 +10,7 @@ use std::time::Duration;
 mod args;
 mod help;
 mod ops;
+mod tls_listen;
 
 pub use args::ConfigError;
 use args::{
@@ -19,6 +20,7 @@ use args::{
 pub use help::HELP;
 use ops::ops_flags;
 pub use ops::{LogFormat, OpsConfig};
+pub use tls_listen::{DEFAULT_TLS_HANDSHAKE_TIMEOUT, DEFAULT_TLS_HANDSHAKES, TlsListenConfig};
 
 use crate::policy::PolicyConfig;
 use crate::policy::acl::Cidr;
@@ -109,6 +111,9 @@ pub struct Config {
     /// The hosts file that client reads first ([`DEFAULT_HOSTS_FILE`]; a
     /// field so tests can use their own).
     pub hosts_file: std::path::PathBuf,
+    /// `--tls-listen`, `--tls-cert`, `--tls-key`: the HTTPS listener
+    /// (the `tls` build only; other builds refuse the flags).
+    pub tls: TlsListenConfig,
 }
 
 /// The hosts file the `--dns-server` client consults before asking.
@@ -145,6 +150,7 @@ impl Default for Config {
             upstream_auth: None,
             dns_servers: Vec::new(),
             hosts_file: DEFAULT_HOSTS_FILE.into(),
+            tls: TlsListenConfig::default(),
         }
     }
 }
@@ -195,6 +201,8 @@ pub fn parse_args(args: Vec<OsString>) -> Result<Command, ConfigError> {
         return Err(e(format!("--transparent {} is also listened on", twice.1)));
     }
     c.transparent = transparent;
+    let taken: Vec<SocketAddr> = c.listen.iter().chain(&c.transparent).copied().collect();
+    c.tls = tls_listen::tls_listen_flags(&mut p, &taken)?;
     let opt =
         |p: &mut pico_args::Arguments, name: &'static str| -> Result<Option<String>, ConfigError> {
             p.opt_value_from_str::<_, String>(name).map_err(arg_error)

@@ -28,6 +28,8 @@ pub(crate) struct View<'a> {
     pub(crate) reached: SocketAddr,
     /// `--pac-direct` domains.
     pub(crate) pac_direct: &'a [String],
+    /// The first `--tls-listen` port, for the PAC's `HTTPS` entry.
+    pub(crate) https_port: Option<u16>,
 }
 
 /// The status and the complete response for `page`, answering `head`.
@@ -53,7 +55,13 @@ pub(crate) fn respond(page: Page, head: &Head, view: &View<'_>) -> (u16, Vec<u8>
         ),
         _ => (
             pac::CONTENT_TYPE,
-            pac::render(view.reached, view.pac_direct),
+            pac::render(
+                view.reached,
+                view.pac_direct,
+                view.https_port
+                    .map(|port| pac::https_entry(head.value("host"), view.reached, port))
+                    .as_deref(),
+            ),
         ),
     };
     let with_body = head.method != "HEAD";
