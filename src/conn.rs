@@ -135,6 +135,7 @@ pub(crate) async fn serve(io: Async<TcpStream>, peer: SocketAddr, shared: Arc<Sh
                     ca_pem: shared.inspection.as_ref().map(|i| i.ca_pem()),
                     #[cfg(not(feature = "tls"))]
                     ca_pem: None,
+                    https_port: shared.config.tls.listen.first().map(SocketAddr::port),
                 };
                 let (status, resp) = own::respond(page, &head, &view);
                 write_all(&client.io, &resp, shared.config.read_timeout)

@@ -40,7 +40,7 @@ pub(crate) struct Shared {
     pub(crate) guesses: Guesses,
     /// `--inspect`: the CA's leaves and the origins' roots.
     #[cfg(feature = "tls")]
-    pub(crate) inspection: Option<crate::tls::Inspection>,
+    pub(crate) inspection: Option<crate::tls::certs::Inspection>,
 }
 
 impl Shared {
@@ -70,7 +70,7 @@ impl Shared {
 
     /// With `--inspect`'s state.
     #[cfg(feature = "tls")]
-    pub(crate) fn with_inspection(self, inspection: Option<crate::tls::Inspection>) -> Shared {
+    pub(crate) fn with_inspection(self, inspection: Option<crate::tls::certs::Inspection>) -> Shared {
         Shared { inspection, ..self }
     }
 

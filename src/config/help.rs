@@ -49,6 +49,13 @@ WHO MAY USE IT, WHERE IT MAY GO:
     --deny-private-targets     Refuse upstream connections to private addresses
                                SIGHUP reloads the auth file and every list.
 
+HTTPS LISTENER (smolproxy-tls only; smolproxy refuses these flags):
+    --tls-listen ADDR          Also listen for HTTPS proxy clients (curl --proxy https://...);
+                               repeatable, beside --listen [default: none]
+    --tls-cert FILE            Its PEM certificate chain, leaf first
+    --tls-key FILE             Its PEM private key. SIGHUP reloads both (a bad new
+                               pair keeps the old); 10s per handshake, 64 at once
+
 SOCKS5 (same port; told apart from HTTP by its first byte):
     --socks-ports LIST         Ports SOCKS5 may reach: 80,443 or any [default: 80,443]
     --no-socks                 Do not answer SOCKS5 (only HTTP)

@@ -11,6 +11,7 @@ mod args;
 mod help;
 mod inspect;
 mod ops;
+mod tls_listen;
 
 pub use args::ConfigError;
 use args::{
@@ -22,6 +23,7 @@ pub use help::HELP;
 pub use inspect::InspectConfig;
 use ops::ops_flags;
 pub use ops::{LogFormat, OpsConfig};
+pub use tls_listen::{DEFAULT_TLS_HANDSHAKE_TIMEOUT, DEFAULT_TLS_HANDSHAKES, TlsListenConfig};
 
 use crate::policy::PolicyConfig;
 use crate::policy::acl::Cidr;
@@ -115,6 +117,9 @@ pub struct Config {
     /// `--inspect --ca-dir DIR`: inspect HTTPS (its scope is in `policy`).
     #[cfg(feature = "tls")]
     pub inspect: Option<InspectConfig>,
+    /// `--tls-listen`, `--tls-cert`, `--tls-key`: the HTTPS listener
+    /// (the `tls` build only; other builds refuse the flags).
+    pub tls: TlsListenConfig,
 }
 
 /// The hosts file the `--dns-server` client consults before asking.
@@ -153,6 +158,7 @@ impl Default for Config {
             hosts_file: DEFAULT_HOSTS_FILE.into(),
             #[cfg(feature = "tls")]
             inspect: None,
+            tls: TlsListenConfig::default(),
         }
     }
 }
@@ -206,6 +212,8 @@ pub fn parse_args(args: Vec<OsString>) -> Result<Command, ConfigError> {
         return Err(e(format!("--transparent {} is also listened on", twice.1)));
     }
     c.transparent = transparent;
+    let taken: Vec<SocketAddr> = c.listen.iter().chain(&c.transparent).copied().collect();
+    c.tls = tls_listen::tls_listen_flags(&mut p, &taken)?;
     let opt =
         |p: &mut pico_args::Arguments, name: &'static str| -> Result<Option<String>, ConfigError> {
             p.opt_value_from_str::<_, String>(name).map_err(arg_error)

@@ -30,6 +30,8 @@ pub(crate) struct View<'a> {
     pub(crate) pac_direct: &'a [String],
     /// The HTTPS inspection CA (PEM) when `--inspect` is on.
     pub(crate) ca_pem: Option<&'a str>,
+    /// The first `--tls-listen` port, for the PAC's `HTTPS` entry.
+    pub(crate) https_port: Option<u16>,
 }
 
 /// The status and the complete response for `page`, answering `head`.
@@ -63,7 +65,13 @@ pub(crate) fn respond(page: Page, head: &Head, view: &View<'_>) -> (u16, Vec<u8>
         ),
         _ => (
             pac::CONTENT_TYPE,
-            pac::render(view.reached, view.pac_direct),
+            pac::render(
+                view.reached,
+                view.pac_direct,
+                view.https_port
+                    .map(|port| pac::https_entry(head.value("host"), view.reached, port))
+                    .as_deref(),
+            ),
         ),
     };
     let with_body = head.method != "HEAD";

@@ -7,6 +7,7 @@
 //! serial), all on one key pair made at start and never written down
 //! (minting is then one signature, no key generation), and kept as ready
 //! rustls server configurations in an LRU of [`LEAF_CACHE_ENTRIES`].
+//! [`Inspection`] holds them with the origin side's roots.
 //!
 //! No name constraints: the CA must sign for any host a household visits,
 //! and a permitted-subtree list cannot say "any"; an excluded-only one
@@ -355,6 +356,37 @@ impl Leaves {
     /// Whether no leaf is cached.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// An inspecting proxy's state, built at start: leaves signed by the CA,
+/// and the origin side's TLS configuration (`roots.rs`).
+pub struct Inspection {
+    pub(crate) leaves: Arc<Leaves>,
+    pub(crate) origins: super::roots::Origins,
+}
+
+impl Inspection {
+    /// Load (or make) the CA and read the roots: a one-line error naming
+    /// the file otherwise.
+    pub fn new(c: &crate::config::InspectConfig) -> Result<Inspection, String> {
+        let ca = Ca::load_or_create(&c.ca_dir).map_err(|e| e.to_string())?;
+        let leaves = Leaves::new(ca).map_err(|e| e.to_string())?;
+        let origins = super::roots::Origins::new(c.roots.clone())?;
+        Ok(Inspection {
+            leaves: Arc::new(leaves),
+            origins,
+        })
+    }
+
+    /// The CA certificate, PEM, for `/ca.pem`.
+    pub fn ca_pem(&self) -> &str {
+        self.leaves.ca().pem()
+    }
+
+    /// SIGHUP: read the roots again.
+    pub fn reload(&self) {
+        self.origins.reload();
     }
 }
 

@@ -108,7 +108,8 @@ impl Origins {
 
 fn build(files: &[PathBuf]) -> Result<Arc<ClientConfig>, String> {
     let roots = load(files)?;
-    let mut c = ClientConfig::builder_with_provider(super::certs::provider())
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut c = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?
         .with_root_certificates(roots)
