@@ -70,7 +70,10 @@ impl Shared {
 
     /// With `--inspect`'s state.
     #[cfg(feature = "tls")]
-    pub(crate) fn with_inspection(self, inspection: Option<crate::tls::certs::Inspection>) -> Shared {
+    pub(crate) fn with_inspection(
+        self,
+        inspection: Option<crate::tls::certs::Inspection>,
+    ) -> Shared {
         Shared { inspection, ..self }
     }
 

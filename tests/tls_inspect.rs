@@ -282,7 +282,7 @@ fn first_cert_text(s_client_out: &str) -> String {
         .stdin
         .take()
         .unwrap()
-        .write_all(s_client_out[begin..end].as_bytes())
+        .write_all(&s_client_out.as_bytes()[begin..end])
         .unwrap();
     String::from_utf8_lossy(&child.wait_with_output().unwrap().stdout).into_owned()
 }
