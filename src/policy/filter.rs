@@ -20,7 +20,7 @@ use std::net::IpAddr;
 use std::path::Path;
 
 use super::load::{PolicyError, read_bounded};
-use super::paths::{PathRules, split_rule};
+use super::paths::{PathRules, UNSUPPORTED, split_rule};
 
 /// Largest list file read, in bytes: the biggest public block lists are
 /// tens of megabytes; the bound stops `--block-list /dev/zero` from eating
@@ -246,15 +246,11 @@ fn parse_line(line: &str) -> Line<'_> {
         }
         return match rest.strip_suffix('^') {
             Some(d) if !d.contains(['^', '$', '/', '*', '|']) => Line::Names(vec![d]),
-            _ => Line::Bad(
-                "unsupported Adblock rule (only ||domain^ and ||domain/path are understood)",
-            ),
+            _ => Line::Bad(UNSUPPORTED),
         };
     }
     if line.starts_with("@@") || line.contains(['$', '^', '|', '/', '*']) || line.contains("##") {
-        return Line::Bad(
-            "unsupported Adblock rule (only ||domain^ and ||domain/path are understood)",
-        );
+        return Line::Bad(UNSUPPORTED);
     }
     let mut words = line.split_ascii_whitespace();
     let Some(first) = words.next() else {
@@ -386,9 +382,7 @@ impl Filter {
             None => Ok(()),
         }
     }
-}
 
-impl Filter {
     /// May the proxy fetch `path` on `host`, as far as path rules go? An
     /// allow rule for the host wins here too.
     pub fn check_path(&self, host: &str, path: &str) -> Result<(), Blocked> {

@@ -18,6 +18,10 @@ pub struct PathRules {
     count: usize,
 }
 
+/// Why an Adblock line with options or wildcards is not taken.
+pub(crate) const UNSUPPORTED: &str =
+    "unsupported Adblock rule (only ||domain^ and ||domain/path are understood)";
+
 /// Split `||domain/path[^]` (already without the `||`) into the domain and
 /// the path rule, or say why it is not understood. `None`: no path (a
 /// domain rule).
@@ -26,9 +30,7 @@ pub(crate) fn split_rule(rest: &str) -> Option<Result<(&str, &str), &'static str
     let (domain, path) = rest.split_at(slash);
     let body = path.strip_suffix('^').unwrap_or(path);
     if domain.contains(['^', '$', '*', '|']) || body.contains(['^', '$', '*', '|']) {
-        return Some(Err(
-            "unsupported Adblock rule (only ||domain^ and ||domain/path are understood)",
-        ));
+        return Some(Err(UNSUPPORTED));
     }
     Some(Ok((domain, path)))
 }
