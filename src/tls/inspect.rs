@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
+use futures_lite::FutureExt;
 use futures_lite::io::{AsyncRead, AsyncWrite};
 use futures_rustls::{TlsAcceptor, TlsConnector};
 use rustls::pki_types::ServerName;
@@ -89,10 +90,12 @@ async fn serve(shared: Arc<Shared>, o: Opened) {
         shared.stats.request(status, 0, 0, took, start + took);
         shared.access_log.write(peer, &access, took);
     };
-    let Some(inspection) = shared.inspection.as_ref() else {
-        return;
+    let leaves = shared.inspection.as_ref().map(|i| &i.leaves);
+    let config = match leaves {
+        Some(leaves) => leaf(leaves, &authority.host).await,
+        None => Err("inspection is off".into()),
     };
-    let config = match leaf(&inspection.leaves, &authority.host).await {
+    let config = match config {
         Ok(c) => c,
         Err(why) => {
             let body = format!("smolproxy: cannot inspect {target}: {why}\n");
@@ -179,8 +182,16 @@ async fn requests(
             shared.config.idle_timeout
         };
         first = false;
-        if client.buf.is_empty() && timed(wait, client.io.readable()).await.is_err() {
-            break;
+        // Idle between requests until the next byte, the timeout or the
+        // start of shutdown (as conn.rs waits).
+        if client.buf.is_empty() {
+            let ready = timed(wait, client.io.readable()).or(async {
+                shared.shutdown_started().await;
+                Err(io::Error::other("shutting down"))
+            });
+            if ready.await.is_err() {
+                break;
+            }
         }
         let start = Instant::now();
         let read = read_head(
