@@ -398,6 +398,42 @@ fn no_inspect_tunnels_untouched_and_the_client_sees_the_origin() {
     logged(&[&format!("CONNECT localhost:{port} 200")]);
 }
 
+/// curl's `--pinnedpubkey` for `cert`: `sha256//` and its key's hash.
+fn pin_of(cert: &CertificateDer<'_>) -> String {
+    let der = TempFile::new("pinned.der", "");
+    std::fs::write(der.path(), cert.as_ref()).unwrap();
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "openssl x509 -inform der -in '{}' -pubkey -noout | openssl pkey -pubin -outform der \
+             | openssl dgst -sha256 -binary | base64",
+            der.as_str()
+        ))
+        .output()
+        .unwrap();
+    format!("sha256//{}", String::from_utf8(out.stdout).unwrap().trim())
+}
+
+#[test]
+fn a_client_pinning_the_origin_key_fails_only_where_inspected() {
+    let pki = pki();
+    let cert = good(&pki);
+    let pin = pin_of(&cert.0);
+    let port = tls_origin(cert);
+    let url = format!("https://localhost:{port}/pinned");
+    let pinned = ["--pinnedpubkey", pin.as_str()];
+    let p = inspecting(pki.roots.path(), port, &[], Vec::new());
+    let (status, _, verbose) = curl(&p, &p.ca_pem(), &url, &pinned);
+    assert_eq!(status, "000", "{verbose}");
+    assert!(verbose.contains("pinned public key"), "{verbose}");
+    let q = inspecting(pki.roots.path(), port, &["localhost"], Vec::new());
+    let (status, body, _) = curl(&q, pki.roots.path(), &url, &pinned);
+    assert_eq!(
+        (status.as_str(), body.as_str()),
+        ("200", page("/pinned").as_str())
+    );
+}
+
 #[test]
 fn alpn_offers_of_h2_get_http_1_1() {
     let pki = pki();
