@@ -58,7 +58,9 @@ pub(crate) fn respond(page: Page, head: &Head, view: &View<'_>) -> (u16, Vec<u8>
             pac::render(
                 view.reached,
                 view.pac_direct,
+                // Always None without TLS: the entry's code is left out.
                 view.https_port
+                    .filter(|_| cfg!(feature = "tls"))
                     .map(|port| pac::https_entry(head.value("host"), view.reached, port))
                     .as_deref(),
             ),
