@@ -71,6 +71,8 @@ pub(super) fn tls_listen_flags(
                 "{flag}: this build has no TLS; use smolproxy-tls"
             )));
         }
+        // Nothing below is compiled into a build without TLS.
+        return Ok(TlsListenConfig::default());
     }
     if let Some(twice) = listen
         .iter()

@@ -45,12 +45,14 @@ pub(crate) fn respond(page: Page, head: &Head, view: &View<'_>) -> (u16, Vec<u8>
         view.stats
             .snapshot(view.connections, minute, pages::TOP_ROWS)
     };
+    // Always None without TLS: the CA's code is left out of that build.
+    let ca_pem = view.ca_pem.filter(|_| cfg!(feature = "tls"));
     let (ctype, body) = match page {
         Page::Dashboard => (
             "text/html; charset=utf-8",
-            pages::dashboard(&snapshot(), version, view.ca_pem.is_some()),
+            pages::dashboard(&snapshot(), version, ca_pem.is_some()),
         ),
-        Page::CaPem => match view.ca_pem {
+        Page::CaPem => match ca_pem {
             // The type Android and iOS offer to install as a CA.
             Some(pem) => ("application/x-x509-ca-cert", pem.to_string()),
             None => {
@@ -68,7 +70,9 @@ pub(crate) fn respond(page: Page, head: &Head, view: &View<'_>) -> (u16, Vec<u8>
             pac::render(
                 view.reached,
                 view.pac_direct,
+                // Always None without TLS: the entry's code is left out.
                 view.https_port
+                    .filter(|_| cfg!(feature = "tls"))
                     .map(|port| pac::https_entry(head.value("host"), view.reached, port))
                     .as_deref(),
             ),
