@@ -180,8 +180,18 @@ impl Inspecting {
 }
 
 fn inspecting(roots: &Path, port: u16, skip: &[&str], block_lists: Vec<PathBuf>) -> Inspecting {
+    inspecting_in(TempDir::new("ca"), roots, port, skip, block_lists)
+}
+
+/// The same with the CA in `ca_dir`/ca (which may hold one already).
+fn inspecting_in(
+    ca_dir: TempDir,
+    roots: &Path,
+    port: u16,
+    skip: &[&str],
+    block_lists: Vec<PathBuf>,
+) -> Inspecting {
     capture::install(log::LevelFilter::Info);
-    let ca_dir = TempDir::new("ca");
     let mut c = common::test_config();
     c.inspect = Some(InspectConfig {
         ca_dir: ca_dir.path().join("ca"),
@@ -431,6 +441,46 @@ fn a_client_pinning_the_origin_key_fails_only_where_inspected() {
     assert_eq!(
         (status.as_str(), body.as_str()),
         ("200", page("/pinned").as_str())
+    );
+}
+
+#[test]
+fn a_ca_made_elsewhere_is_loaded_and_signs_the_leaves() {
+    let pki = pki();
+    let port = tls_origin(good(&pki));
+    // A household CA made with openssl (tests/common/pki.rs), put in place.
+    let household = common::pki::TestCa::new("household-ca");
+    let ca_dir = TempDir::new("own-ca");
+    let dir = ca_dir.path().join("ca");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::copy(household.pem(), dir.join("ca.pem")).unwrap();
+    std::fs::copy(household.pem().with_file_name("ca.key"), dir.join("ca.key")).unwrap();
+    let p = inspecting_in(ca_dir, pki.roots.path(), port, &[], Vec::new());
+    let url = format!("https://localhost:{port}/household");
+    let (status, body, _) = curl(&p, &household.pem(), &url, &[]);
+    assert_eq!(
+        (status.as_str(), body.as_str()),
+        ("200", page("/household").as_str())
+    );
+}
+
+#[test]
+fn sighup_rereads_the_roots() {
+    let (known, other) = (pki(), pki());
+    let port = tls_origin(good(&other));
+    let p = inspecting(known.roots.path(), port, &[], Vec::new());
+    let url = format!("https://localhost:{port}/after");
+    let (status, body, _) = curl(&p, &p.ca_pem(), &url, &[]);
+    assert_eq!(status, "502", "{body}");
+    // The other root joins the file; the reload (SIGHUP) reads it.
+    let both = std::fs::read_to_string(known.roots.path()).unwrap()
+        + &std::fs::read_to_string(other.roots.path()).unwrap();
+    known.roots.write(&both);
+    p.proxy.reload();
+    let (status, body, _) = curl(&p, &p.ca_pem(), &url, &[]);
+    assert_eq!(
+        (status.as_str(), body.as_str()),
+        ("200", page("/after").as_str())
     );
 }
 
