@@ -42,7 +42,9 @@ WHO MAY USE IT, WHERE IT MAY GO:
                                Or set SMOLPROXY_AUTH=user:password for one user
     --connect-ports LIST       Ports CONNECT may reach: 443,8443 or any [default: 443]
     --block DOMAIN             Refuse DOMAIN and its subdomains (repeatable)
-    --block-list FILE          Domains to refuse: plain, hosts-file or ||adblock^ lines
+    --block-list FILE          Domains to refuse: plain, hosts-file or ||adblock^ lines;
+                               ||domain/path rules refuse paths where the proxy sees
+                               them (http:// requests, --inspect)
     --allow-domain DOMAIN      Permit DOMAIN even if blocked (repeatable)
     --allow-list FILE          Domains to permit even if blocked
     --default-deny             Refuse every domain not allowed by --allow-domain/-list
