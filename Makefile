@@ -8,6 +8,10 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || command -v sudo)
 
 .PHONY: run build release test test-deps lint layout fmt clean
 
+# The `tls` build's own test files (make test runs them with --features tls,
+# beside the unit tests; the rest of the suite runs once, without it).
+TLS_TESTS ?= --test tls_listen --test tls_inspect
+
 ## run: build and start the proxy on $(LISTEN), logs on the terminal
 run:
 	$(CARGO) run --release -- --listen $(LISTEN)
@@ -18,11 +22,12 @@ build:
 release:
 	$(CARGO) build --release
 
-## test: install what the tests need (curl, openssl, wget, chromium, python3, logrotate, nftables, pacparser,
-## prometheus-client, dpkg-dev, apt-utils), then run every test (and the root-only tests: network namespaces wherever
-## `ip netns` works, --user as root)
+## test: install what the tests need (curl, openssl, wget, chromium, certutil, python3, logrotate, nftables,
+## pacparser, prometheus-client, dpkg-dev, apt-utils), then run every test, the tls build's unit tests and $(TLS_TESTS) with
+## --features tls (and the root-only tests: network namespaces wherever `ip netns` works, --user as root)
 test: test-deps
 	$(CARGO) test --all-targets
+	$(CARGO) test --features tls --lib $(TLS_TESTS)
 	@if [ "$$(id -u)" = 0 ]; then \
 	  echo "$(CARGO) test --test privileges -- --ignored"; \
 	  $(CARGO) test --test privileges -- --ignored; \
@@ -44,6 +49,7 @@ test-deps:
 	command -v openssl >/dev/null || missing="$$missing openssl"; \
 	command -v wget >/dev/null    || missing="$$missing wget"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v certutil >/dev/null || missing="$$missing libnss3-tools"; \
 	command -v python3 >/dev/null || missing="$$missing python3"; \
 	/usr/bin/python3 -c 'import pacparser' 2>/dev/null || missing="$$missing python3-pacparser"; \
 	/usr/bin/python3 -c 'import prometheus_client' 2>/dev/null || missing="$$missing python3-prometheus-client"; \
@@ -60,6 +66,7 @@ test-deps:
 lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --all-targets --features tls -- -D warnings
 
 ## layout: src/'s shape: no import cycle between files, none over 600 lines,
 ## each opening with a //! paragraph (tests/layout.rs; also part of make test)

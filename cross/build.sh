@@ -17,6 +17,11 @@
 #             PyPI package ziglang, in a private venv). -C link-self-contained=no
 #             lets zig supply musl's start files and libc; MIPS adds
 #             -C relocation-model=static (extra_rustflags below).
+# SMOLPROXY_TLS=1 (`make dist` sets it): also build the `tls` flavour of each
+# target (shipped as smolproxy-tls) into ${CARGO_TARGET_DIR:-target}/tls.
+# Its crypto, ring, compiles C and assembly, so it needs a C compiler for the
+# target: on the native route zig (cargo-zigbuild) for every target, also
+# aarch64/x86_64 (whose default build needs none); the cross images have one.
 # Any install that cannot be done fails the build with a message: nothing is
 # skipped silently.
 set -euo pipefail
@@ -44,6 +49,8 @@ ZIGBUILD_VERSION=${ZIGBUILD_VERSION:-0.24.1}
 # always match.
 CROSS_RS_VERSION=${CROSS_RS_VERSION:-0.2.5}
 CROSS_TOOLS=${CROSS_TOOLS:-$HOME/.cache/smolproxy-cross}
+SMOLPROXY_TLS=${SMOLPROXY_TLS:-0}
+TLS_DIR=${CARGO_TARGET_DIR:-target}/tls
 ZIG_VENV=$CROSS_TOOLS/zig-$ZIG_VERSION
 
 prebuilt_std() {   # targets with a rustup std that rust-lld links on its own
@@ -155,6 +162,37 @@ build_native() {
             -Zbuild-std=std,panic_abort
     fi
 }
+build_native_tls() {
+    local t=$1 E; E=$(env_name "$t")
+    ensure_zig
+    ensure_zigbuild
+    if prebuilt_std "$t"; then
+        ensure_rustup_target "$(rustup show active-toolchain | cut -d' ' -f1)" "$t"
+        say "building $t --features tls: stable, prebuilt std, zig $ZIG_VERSION as C compiler and linker (cargo-zigbuild)"
+        env "CARGO_ZIGBUILD_PYTHON_PATH=$ZIG_VENV/bin/python3" "CARGO_TARGET_DIR=$TLS_DIR" \
+            "$CARGO" zigbuild --locked --release --target "$t" --features tls
+    else
+        ensure_nightly
+        say "building $t --features tls: $NIGHTLY -Zbuild-std=std,panic_abort, zig $ZIG_VERSION (cargo-zigbuild)"
+        env "CARGO_ZIGBUILD_PYTHON_PATH=$ZIG_VENV/bin/python3" "CARGO_TARGET_DIR=$TLS_DIR" \
+            "CARGO_TARGET_${E}_RUSTFLAGS=-C link-self-contained=no$(extra_rustflags "$t")" \
+            cargo "+$NIGHTLY" zigbuild --locked --release --target "$t" --features tls \
+            -Zbuild-std=std,panic_abort
+    fi
+}
+build_docker_tls() {
+    local t=$1
+    ensure_cross
+    say "building $t --features tls: cross $CROSS_RS_VERSION (docker) into $TLS_DIR"
+    if [ "${t#mips}" = "$t" ]; then
+        CROSS_CONFIG=cross/Cross.toml cross build --locked --release --target "$t" \
+            --features tls --target-dir "$TLS_DIR"
+    else
+        ensure_nightly
+        env "CARGO_TARGET_$(env_name "$t")_RUSTFLAGS=$(extra_rustflags "$t")" CROSS_CONFIG=cross/Cross.toml \
+            cross "+$NIGHTLY" build --locked --release --target "$t" --features tls --target-dir "$TLS_DIR"
+    fi
+}
 build_docker() {
     local t=$1
     ensure_cross
@@ -177,4 +215,10 @@ for t in "$@"; do
     bin=${CARGO_TARGET_DIR:-target}/$t/release/smolproxy
     [ -x "$bin" ] || die "build of $t produced no $bin"
     say "built $bin ($(stat -c %s "$bin") bytes)"
+    if [ "$SMOLPROXY_TLS" = 1 ]; then
+        "build_${CROSS_ROUTE}_tls" "$t"
+        bin=$TLS_DIR/$t/release/smolproxy
+        [ -x "$bin" ] || die "the tls build of $t produced no $bin"
+        say "built $bin, smolproxy-tls ($(stat -c %s "$bin") bytes)"
+    fi
 done

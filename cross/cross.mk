@@ -6,8 +6,9 @@
 #   make cross-test-all  the same for every target (ARMv6, x86_64, MIPS too)
 #   make cross-test-mipsel | cross-test-mips   MIPS (little/big-endian) under qemu
 #   make cross-check     check already built binaries (static, CPU arch, size budget)
-#   make dist            dist/smolproxy-VERSION-TARGET.tar.gz + .sha256 for DIST_TARGETS,
-#                        and the OpenWrt packages (make ipk)
+#   make dist            dist/smolproxy-VERSION-TARGET.tar.gz + .sha256 for DIST_TARGETS
+#                        (each with smolproxy and smolproxy-tls), and the OpenWrt
+#                        packages (make ipk; smolproxy only)
 #   make ipk             dist/smolproxy_VERSION-1_ARCH.ipk (+ .sha256) for DIST_TARGETS
 #   make dist-mipsel     the archive and package for mipsel only
 #   make size-report     stripped size per release-profile option (SIZE_TARGET)
@@ -67,7 +68,7 @@ cross-test-all:
 	bash cross/test-openwrt.sh
 
 dist:
-	$(CROSS_ENV) bash cross/build.sh $(DIST_TARGETS)
+	$(CROSS_ENV) SMOLPROXY_TLS=1 bash cross/build.sh $(DIST_TARGETS)
 	bash cross/dist.sh $(DIST_TARGETS)
 	bash cross/ipk.sh $(DIST_TARGETS)
 
@@ -80,7 +81,7 @@ cross-test-mipsel:
 cross-test-mips:
 	$(CROSS_ENV) bash cross/cross-test.sh mips-unknown-linux-musl
 dist-mipsel:
-	$(CROSS_ENV) bash cross/build.sh $(MIPS_TARGET)
+	$(CROSS_ENV) SMOLPROXY_TLS=1 bash cross/build.sh $(MIPS_TARGET)
 	bash cross/dist.sh $(MIPS_TARGET)
 	bash cross/ipk.sh $(MIPS_TARGET)
 

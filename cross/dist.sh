@@ -4,11 +4,13 @@
 #   cross/dist.sh TARGET...    ->  dist/smolproxy-VERSION-TARGET.tar.gz (+ .sha256)
 #
 # Each archive holds one directory smolproxy-VERSION-TARGET/ with the static
-# binary, README.md, LICENSE, the systemd unit, the OpenWrt init script and
+# binaries smolproxy and smolproxy-tls (the `tls` build, HTTPS listener;
+# from target/tls/, cross/build.sh with SMOLPROXY_TLS=1), README.md, LICENSE, the systemd unit, the OpenWrt init script and
 # UCI config, and a logrotate snippet for --access-log.
 # Archives are reproducible: sorted names, fixed owner and mtime (the last
 # commit's time, or SOURCE_DATE_EPOCH), gzip without a timestamp.
-# Each binary is checked (cross/check.sh) before it is packed.
+# Each binary is checked (cross/check.sh; the tls one against its own size
+# budget, TLS_SIZE_BUDGET, 2.5 MiB on aarch64) before it is packed.
 set -euo pipefail
 
 die() { echo "cross/dist.sh: ERROR: $*" >&2; exit 1; }
@@ -28,10 +30,15 @@ mkdir -p dist
 for t in "$@"; do
     bin=${CARGO_TARGET_DIR:-target}/$t/release/smolproxy
     cross/check.sh "$t" "$bin" >/dev/null || die "$bin fails its checks (run cross/check.sh $t $bin)"
+    tls_bin=${CARGO_TARGET_DIR:-target}/tls/$t/release/smolproxy
+    [ -f "$tls_bin" ] || die "no $tls_bin: build it with SMOLPROXY_TLS=1 cross/build.sh $t (make dist does)"
+    SIZE_BUDGET=${TLS_SIZE_BUDGET:-2621440} cross/check.sh "$t" "$tls_bin" >/dev/null \
+        || die "$tls_bin fails its checks (run SIZE_BUDGET=2621440 cross/check.sh $t $tls_bin)"
     name=smolproxy-$version-$t
     stage=$(mktemp -d)
     mkdir "$stage/$name"
     install -m 0755 "$bin" "$stage/$name/smolproxy"
+    install -m 0755 "$tls_bin" "$stage/$name/smolproxy-tls"
     install -m 0644 "$readme" "$stage/$name/README.md"
     install -m 0644 LICENSE "$stage/$name/LICENSE"
     install -m 0644 cross/smolproxy.service "$stage/$name/smolproxy.service"

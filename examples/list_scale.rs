@@ -53,7 +53,7 @@ fn main() {
     let before = rss();
     let start = Instant::now();
     let mut set = DomainSet::new();
-    let report = add_list(&mut set, text.as_bytes(), "generated");
+    let report = add_list(&mut set, None, text.as_bytes(), "generated");
     set.shrink_to_fit();
     let load = start.elapsed();
     let after = rss();

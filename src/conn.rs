@@ -132,6 +132,11 @@ pub(crate) async fn serve(io: Async<TcpStream>, peer: SocketAddr, shared: Arc<Sh
                     reached: here.reached,
                     pac_direct: &shared.config.pac_direct,
                     cache: shared.cache.as_ref().map(crate::cache::Cache::stats),
+                    #[cfg(feature = "tls")]
+                    ca_pem: shared.inspection.as_ref().map(|i| i.ca_pem()),
+                    #[cfg(not(feature = "tls"))]
+                    ca_pem: None,
+                    https_port: shared.config.tls.listen.first().map(SocketAddr::port),
                 };
                 let (status, resp) = own::respond(page, &head, &view);
                 write_all(&client.io, &resp, shared.config.read_timeout)
@@ -189,6 +194,23 @@ pub(crate) async fn serve(io: Async<TcpStream>, peer: SocketAddr, shared: Arc<Sh
                     }
                     Err(e) => Err(e),
                 }
+            }
+            #[cfg(feature = "tls")]
+            Route::Inspect(authority, hop) => {
+                // Opened here, served as a task of its own (tls/inspect.rs).
+                shared
+                    .stats
+                    .client_bytes(peer.ip().to_canonical(), conn_bytes);
+                let o = crate::tls::inspect::Opened {
+                    client,
+                    authority,
+                    hop,
+                    user: user.map(str::to_string),
+                    start,
+                    slot,
+                };
+                crate::tls::inspect::hand_off(&shared, o).await;
+                return;
             }
             Route::Direct {
                 origin,

@@ -58,6 +58,10 @@ pub(crate) enum Error {
     Upstream(io::Error),
     /// The parent proxy (its `host:port`) failed or refused: what it did.
     Parent(String, String),
+    /// TLS to the origin (`host:port`) of an inspected request failed:
+    /// why, in words (an unverifiable certificate is never passed).
+    #[cfg(feature = "tls")]
+    OriginTls(String, String),
 }
 
 impl Error {
@@ -83,6 +87,8 @@ impl Error {
             Error::UpstreamTimeout(_) => 504,
             Error::UpstreamClosed | Error::BadResponse(_) | Error::Upstream(_) => 502,
             Error::Parent(..) => 502,
+            #[cfg(feature = "tls")]
+            Error::OriginTls(..) => 502,
             Error::Client(_) => return None,
         })
     }
@@ -131,6 +137,8 @@ impl Error {
             Error::Client(e) => format!("client: {}", io_reason(e)),
             Error::Upstream(e) => format!("upstream: {}", io_reason(e)),
             Error::Parent(p, what) => format!("upstream proxy {p} {what}"),
+            #[cfg(feature = "tls")]
+            Error::OriginTls(o, why) => format!("TLS to {o} failed: {why}"),
         }
     }
 }

@@ -10,7 +10,7 @@
 use std::future::{Future, poll_fn};
 use std::io;
 use std::net::TcpStream;
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::task::Poll;
 use std::time::Duration;
@@ -43,7 +43,15 @@ pub(crate) struct Context<'a> {
     pub(crate) policy: &'a Policy,
     /// The parent proxy to go through, if any.
     pub(crate) hop: Option<&'a Parent>,
+    /// Dials origins instead of `dialer` (an inspected connection's TLS to
+    /// its origin, `tls/inspect.rs`, which sets no `hop`); `None`: `dialer`.
+    pub(crate) connect: Option<&'a Connect>,
 }
+
+/// Dials an origin, for [`Context::connect`].
+pub(crate) type Connect = dyn Fn(&Authority) -> Pin<Box<dyn Future<Output = Dialed> + Send>> + Sync;
+/// A dialed origin and the address reached, or why not.
+pub(crate) type Dialed = Result<(Async<TcpStream>, std::net::SocketAddr), Error>;
 
 /// What the response side produced.
 struct Down {
@@ -127,9 +135,10 @@ pub(crate) async fn exchange_tapped(
         let mut up = match kept.take() {
             Some(u) => u,
             None => {
-                let (io, addr) = match http_parent {
-                    Some(p) => cx.dialer.dial_parent(p).await?,
-                    None => cx.dialer.dial_via(origin, cx.hop, cx.policy).await?,
+                let (io, addr) = match (cx.connect, http_parent) {
+                    (Some(connect), _) => connect(origin).await?,
+                    (None, Some(p)) => cx.dialer.dial_parent(p).await?,
+                    (None, None) => cx.dialer.dial_via(origin, cx.hop, cx.policy).await?,
                 };
                 log::debug!(
                     "{} connected to {addr} for {}",

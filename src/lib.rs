@@ -15,6 +15,10 @@
 pub mod config;
 /// Listeners, executor threads, accept loop, client cap, shutdown, reload.
 pub mod server;
+/// HTTPS: the TLS listener, TLS as a pipe to a plain socket, and
+/// opt-in inspection (its CA, leaves and root store).
+#[cfg(feature = "tls")]
+pub mod tls;
 /// `--user`: reading the account files and dropping root after binding.
 pub mod privileges;
 /// What every connection shares; a connection's place under the cap.

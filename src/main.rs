@@ -62,6 +62,8 @@ fn main() -> ExitCode {
             println!("smolproxy {}", env!("CARGO_PKG_VERSION"));
             return ExitCode::SUCCESS;
         }
+        #[cfg(feature = "tls")]
+        Ok(Command::PrintCa(dir)) => return print_ca(&dir),
         Err(e) => return exit(Failure::Config(e)),
     };
     smolproxy::logger::init(config.log_level);
@@ -80,6 +82,22 @@ fn exit(f: Failure) -> ExitCode {
         log::error!("{f}");
     }
     ExitCode::from(f.exit_code())
+}
+
+/// `--print-ca --ca-dir DIR`: the CA certificate (made first if absent) on
+/// stdout, exit 0; a directory that cannot hold it: one line, exit 1.
+#[cfg(feature = "tls")]
+fn print_ca(dir: &std::path::Path) -> ExitCode {
+    match smolproxy::tls::certs::Ca::load_or_create(dir) {
+        Ok(ca) => {
+            print!("{}", ca.pem());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("smolproxy: {e}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 /// `SMOLPROXY_AUTH=user:password`, if set and not empty (`SMOLPROXY_AUTH=`

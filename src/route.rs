@@ -31,6 +31,10 @@ pub(crate) enum Route {
     Refuse(Error),
     /// CONNECT: open a tunnel to this authority, through this hop.
     Tunnel(Authority, Hop),
+    /// CONNECT under `--inspect`: open it ourselves (`tls/inspect.rs`) and
+    /// forward its requests to this authority over TLS, through this hop.
+    #[cfg(feature = "tls")]
+    Inspect(Authority, Hop),
     /// Plain HTTP: forward to the origin ourselves.
     Direct {
         /// Where to connect.
@@ -153,6 +157,10 @@ fn decide(
                 .check_connect_port(authority.port)
                 .map_err(Error::Denied)?;
             let hop = hops.pick(&authority.host).cloned();
+            #[cfg(feature = "tls")]
+            if policy.inspects(&authority.host, authority.port) {
+                return Ok(Route::Inspect(authority, hop));
+            }
             Ok(Route::Tunnel(authority, hop))
         }
         Target::Http {
@@ -164,6 +172,9 @@ fn decide(
             path,
         } => {
             policy.check_host(&authority.host).map_err(Error::Denied)?;
+            policy
+                .check_path(&authority.host, &path)
+                .map_err(Error::Denied)?;
             let hop = hops.pick(&authority.host).cloned();
             Ok(Route::Direct {
                 origin: authority,
@@ -218,6 +229,7 @@ fn transparent_route(head: &Head, policy: &Policy, to: SocketAddr) -> Result<Rou
         }
     };
     policy.check_host(&name).map_err(Error::Denied)?;
+    policy.check_path(&name, &path).map_err(Error::Denied)?;
     let origin = Authority {
         host: to.ip().to_canonical().to_string(),
         port: to.port(),
@@ -260,6 +272,8 @@ mod tests {
             Route::Own(p) => format!("own {p:?}"),
             Route::Refuse(e) => format!("refuse {}", e.status().unwrap_or(0)),
             Route::Tunnel(a, hop) => format!("tunnel {}{}", a.to_host_port(), via(hop)),
+            #[cfg(feature = "tls")]
+            Route::Inspect(a, hop) => format!("inspect {}{}", a.to_host_port(), via(hop)),
             Route::Direct {
                 origin,
                 host_field,
@@ -512,6 +526,44 @@ mod tests {
                 want,
                 "{raw:?}"
             );
+        }
+    }
+
+    #[cfg(feature = "tls")]
+    #[test]
+    fn inspection_takes_only_the_connects_in_its_scope() {
+        use crate::policy::inspect::InspectScope;
+        let c = PolicyConfig {
+            block: vec!["ads.example".into()],
+            connect_ports: crate::policy::ConnectPorts::Any,
+            inspect: Some(InspectScope {
+                skip: vec!["bank.example".into()],
+                ..InspectScope::default()
+            }),
+            ..PolicyConfig::default()
+        };
+        let p = Policy::new(&c).unwrap();
+        let here = Here {
+            reached: "127.0.0.1:8888".parse().unwrap(),
+            listening: &[],
+        };
+        let cases = [
+            ("CONNECT a.test:443 HTTP/1.1\r\n\r\n", "inspect a.test:443"),
+            ("CONNECT a.test:8443 HTTP/1.1\r\n\r\n", "tunnel a.test:8443"),
+            (
+                "CONNECT x.bank.example:443 HTTP/1.1\r\n\r\n",
+                "tunnel x.bank.example:443",
+            ),
+            // The policy first: a blocked host is refused, not inspected.
+            ("CONNECT x.ads.example:443 HTTP/1.1\r\n\r\n", "refuse 403"),
+            (
+                "GET http://a.test/ HTTP/1.1\r\nHost: a.test\r\n\r\n",
+                "direct a.test:80 a.test /",
+            ),
+        ];
+        for (raw, want) in cases {
+            let d = route(&head(raw), &p, &here, &Hops::default());
+            assert_eq!(shape(&d), want, "{raw:?}");
         }
     }
 

@@ -40,6 +40,9 @@ pub struct Server {
     listeners: Vec<TcpListener>,
     /// `--transparent` listeners (`transparent.rs`).
     transparent: Vec<TcpListener>,
+    /// `--tls-listen` listeners (`tls/listener.rs`).
+    #[cfg(feature = "tls")]
+    tls: Vec<TcpListener>,
     resolver: Option<Resolver>,
     policy: Option<Policy>,
 }
@@ -56,6 +59,12 @@ pub enum StartError {
     Cache(String),
     /// `--access-log` could not be opened.
     AccessLog(std::path::PathBuf, io::Error),
+    /// `--inspect`: the CA or the trusted roots cannot be used.
+    #[cfg(feature = "tls")]
+    Inspect(String),
+    /// `--tls-cert`/`--tls-key` could not be used (the reason, one line).
+    #[cfg(feature = "tls")]
+    Tls(String),
 }
 
 impl std::fmt::Display for StartError {
@@ -67,6 +76,10 @@ impl std::fmt::Display for StartError {
             StartError::AccessLog(p, e) => {
                 write!(f, "cannot open the access log {}: {e}", p.display())
             }
+            #[cfg(feature = "tls")]
+            StartError::Inspect(why) => write!(f, "cannot inspect HTTPS: {why}"),
+            #[cfg(feature = "tls")]
+            StartError::Tls(why) => f.write_str(why),
         }
     }
 }
@@ -88,14 +101,19 @@ impl std::fmt::Display for BindError {
     }
 }
 
-/// Bind every listen address of `config`, then its `--transparent` ones.
+/// Bind every listen address of `config`, then its `--transparent` ones,
+/// then its `--tls-listen` ones.
 pub fn bind(config: Config) -> Result<Server, BindError> {
     let listeners = bind_all(&config.listen)?;
     let transparent = bind_all(&config.transparent)?;
+    #[cfg(feature = "tls")]
+    let tls = bind_all(&config.tls.listen)?;
     Ok(Server {
         config,
         listeners,
         transparent,
+        #[cfg(feature = "tls")]
+        tls,
         resolver: None,
         policy: None,
     })
@@ -133,14 +151,28 @@ impl Server {
     /// Start serving on the executor threads. Without
     /// [`with_policy`](Self::with_policy) the policy is built here, and a
     /// file that cannot be read is an error.
-    pub fn start(self) -> Result<Handle, StartError> {
-        let own: Vec<SocketAddr> = self
-            .listeners
-            .iter()
-            .chain(&self.transparent)
+    pub fn start(mut self) -> Result<Handle, StartError> {
+        let listening = self.listeners.iter().chain(&self.transparent);
+        #[cfg(feature = "tls")]
+        let listening = listening.chain(&self.tls);
+        let own: Vec<SocketAddr> = listening
             .map(TcpListener::local_addr)
             .collect::<io::Result<_>>()
             .map_err(StartError::Io)?;
+        // The certificate is read here, as on reload (with --user, after
+        // the drop: the files must be readable by that user either way).
+        #[cfg(feature = "tls")]
+        let certs = crate::tls::Certs::new(&self.config.tls)
+            .map_err(|e| StartError::Tls(e.to_string()))?
+            .map(Arc::new);
+        #[cfg(feature = "tls")]
+        if certs.is_none() && !self.tls.is_empty() {
+            let why = "--tls-listen needs --tls-cert FILE and --tls-key FILE";
+            return Err(StartError::Tls(why.into()));
+        }
+        // Real ports where 0 was asked, for the PAC's HTTPS line.
+        let plain = self.listeners.len() + self.transparent.len();
+        self.config.tls.listen = own.get(plain..).unwrap_or(&[]).to_vec();
         let injected = self.resolver.is_some();
         let resolver = match self.resolver {
             Some(r) => r,
@@ -174,6 +206,11 @@ impl Server {
             Some(cc) => Some(crate::cache::Cache::open(cc).map_err(StartError::Cache)?),
             None => None,
         };
+        #[cfg(feature = "tls")]
+        let inspection = match &self.config.inspect {
+            Some(c) => Some(crate::tls::certs::Inspection::new(c).map_err(StartError::Inspect)?),
+            None => None,
+        };
         let mut shared = Shared::new(
             self.config,
             policy,
@@ -183,12 +220,20 @@ impl Server {
             access_log,
         );
         shared.cache = cache;
+        #[cfg(feature = "tls")]
+        let shared = shared.with_inspection(inspection);
         let shared = Arc::new(shared);
-        let kinds = self.listeners.into_iter().map(|l| (l, false));
-        for (l, transparent) in kinds.chain(self.transparent.into_iter().map(|l| (l, true))) {
+        let kinds = self.listeners.into_iter().map(|l| (l, Kind::Plain));
+        let kinds = kinds.chain(self.transparent.into_iter().map(|l| (l, Kind::Transparent)));
+        #[cfg(feature = "tls")]
+        let kinds = kinds.chain(
+            self.tls
+                .into_iter()
+                .filter_map(|l| Some((l, Kind::Tls(Arc::clone(certs.as_ref()?))))),
+        );
+        for (l, kind) in kinds {
             let l = Async::new(l).map_err(StartError::Io)?;
-            ex.spawn(accept_loop(l, Arc::clone(&shared), transparent))
-                .detach();
+            ex.spawn(accept_loop(l, Arc::clone(&shared), kind)).detach();
         }
         let (stop, stopped) = async_channel::bounded::<()>(1);
         let threads = (0..shared.config.threads)
@@ -201,9 +246,13 @@ impl Server {
             })
             .collect::<io::Result<Vec<_>>>()
             .map_err(StartError::Io)?;
-        let plain = shared.config.listen.len();
+        let (http, transparent) = (shared.config.listen.len(), shared.config.transparent.len());
         for (i, a) in own.iter().enumerate() {
-            let what = if i < plain { "" } else { " (transparent)" };
+            let what = match i {
+                i if i < http => "",
+                i if i < http + transparent => " (transparent)",
+                _ => " (https)",
+            };
             log::info!("listening on {a}{what}");
         }
         log::info!(
@@ -219,6 +268,8 @@ impl Server {
             stop,
             threads,
             own,
+            #[cfg(feature = "tls")]
+            certs,
         })
     }
 }
@@ -230,11 +281,14 @@ pub struct Handle {
     stop: async_channel::Sender<()>,
     threads: Vec<JoinHandle<()>>,
     own: Vec<SocketAddr>,
+    /// The HTTPS listener's certificate, reloaded on SIGHUP.
+    #[cfg(feature = "tls")]
+    certs: Option<Arc<crate::tls::Certs>>,
 }
 
 impl Handle {
     /// The addresses it listens on (with real ports when 0 was asked):
-    /// `--listen`'s, then `--transparent`'s.
+    /// `--listen`'s, then `--transparent`'s, then `--tls-listen`'s.
     pub fn addrs(&self) -> &[SocketAddr] {
         &self.own
     }
@@ -248,10 +302,20 @@ impl Handle {
     /// the hosts file of `--dns-server`, and rebuild the policy from its
     /// configuration (the auth file and lists are read again); on failure
     /// the old policy stays and the reason is logged. Open connections are
-    /// kept; they use the new policy from their next request.
+    /// kept; they use the new policy from their next request. The HTTPS
+    /// listener's certificate and key are read again too (a bad new pair
+    /// keeps the old one).
     pub fn reload(&self) {
         self.shared.access_log.reopen();
+        #[cfg(feature = "tls")]
+        if let Some(certs) = &self.certs {
+            certs.reload();
+        }
         self.shared.dialer.reload();
+        #[cfg(feature = "tls")]
+        if let Some(i) = &self.shared.inspection {
+            i.reload();
+        }
         match Policy::new(&self.shared.config.policy) {
             Ok(p) => {
                 self.shared.set_policy(p);
@@ -293,7 +357,18 @@ impl Drop for Handle {
 static ACCEPT_ERRORS: Throttle = Throttle::new();
 static FULL_LOG: Throttle = Throttle::new();
 
-async fn accept_loop(l: Async<TcpListener>, shared: Arc<Shared>, transparent: bool) {
+/// What a listener's connections are.
+enum Kind {
+    /// `--listen`: HTTP and SOCKS5.
+    Plain,
+    /// `--transparent`: redirected by a firewall.
+    Transparent,
+    /// `--tls-listen`: HTTPS, then as `Plain`.
+    #[cfg(feature = "tls")]
+    Tls(Arc<crate::tls::Certs>),
+}
+
+async fn accept_loop(l: Async<TcpListener>, shared: Arc<Shared>, kind: Kind) {
     loop {
         let accepted = l
             .accept()
@@ -308,20 +383,30 @@ async fn accept_loop(l: Async<TcpListener>, shared: Arc<Shared>, transparent: bo
         match accepted {
             Ok((stream, peer)) => {
                 let Some(slot) = Slot::take(&shared) else {
-                    // A redirected client did not ask us: it is only closed.
-                    if !transparent {
+                    // A redirected client did not ask us: it is only
+                    // closed; so is a TLS client (no plaintext 503 there).
+                    if matches!(kind, Kind::Plain) {
                         refuse_full(stream.get_ref(), peer);
                     }
                     continue;
                 };
                 let _ = stream.get_ref().set_nodelay(true);
                 let shared2 = Arc::clone(&shared);
-                let spawned = if transparent {
-                    let task = crate::transparent::serve(stream, peer, shared2, slot);
-                    shared.spawn(task).is_ok()
-                } else {
-                    let task = crate::conn::serve(stream, peer, shared2, slot);
-                    shared.spawn(task).is_ok()
+                let spawned = match &kind {
+                    Kind::Transparent => {
+                        let task = crate::transparent::serve(stream, peer, shared2, slot);
+                        shared.spawn(task).is_ok()
+                    }
+                    Kind::Plain => {
+                        let task = crate::conn::serve(stream, peer, shared2, slot);
+                        shared.spawn(task).is_ok()
+                    }
+                    #[cfg(feature = "tls")]
+                    Kind::Tls(certs) => {
+                        let certs = Arc::clone(certs);
+                        let task = crate::tls::listener::serve(stream, peer, shared2, slot, certs);
+                        shared.spawn(task).is_ok()
+                    }
                 };
                 if !spawned {
                     return;

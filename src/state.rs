@@ -41,6 +41,9 @@ pub(crate) struct Shared {
     pub(crate) guesses: Guesses,
     /// The shared cache, with `--cache-dir` (`cache/mod.rs`).
     pub(crate) cache: Option<Cache>,
+    /// `--inspect`: the CA's leaves and the origins' roots.
+    #[cfg(feature = "tls")]
+    pub(crate) inspection: Option<crate::tls::certs::Inspection>,
 }
 
 impl Shared {
@@ -64,7 +67,18 @@ impl Shared {
             executor,
             stats: Stats::new(),
             cache: None,
+            #[cfg(feature = "tls")]
+            inspection: None,
         }
+    }
+
+    /// With `--inspect`'s state.
+    #[cfg(feature = "tls")]
+    pub(crate) fn with_inspection(
+        self,
+        inspection: Option<crate::tls::certs::Inspection>,
+    ) -> Shared {
+        Shared { inspection, ..self }
     }
 
     /// The policy in force now (replaced on reload).
@@ -97,6 +111,7 @@ impl Shared {
             dialer: &self.dialer,
             policy,
             hop,
+            connect: None,
         }
     }
 

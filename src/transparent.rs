@@ -198,6 +198,8 @@ async fn http(shared: &Shared, client: &mut Client, to: SocketAddr, opened: Inst
             }
             // route::transparent decides only these two.
             Route::Own(_) | Route::Tunnel(..) => break,
+            #[cfg(feature = "tls")]
+            Route::Inspect(..) => break,
         };
         drop(policy);
         let (target, outcome) = match done {

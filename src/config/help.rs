@@ -42,12 +42,21 @@ WHO MAY USE IT, WHERE IT MAY GO:
                                Or set SMOLPROXY_AUTH=user:password for one user
     --connect-ports LIST       Ports CONNECT may reach: 443,8443 or any [default: 443]
     --block DOMAIN             Refuse DOMAIN and its subdomains (repeatable)
-    --block-list FILE          Domains to refuse: plain, hosts-file or ||adblock^ lines
+    --block-list FILE          Domains to refuse: plain, hosts-file or ||adblock^ lines;
+                               ||domain/path rules refuse paths where the proxy sees
+                               them (http:// requests, --inspect)
     --allow-domain DOMAIN      Permit DOMAIN even if blocked (repeatable)
     --allow-list FILE          Domains to permit even if blocked
     --default-deny             Refuse every domain not allowed by --allow-domain/-list
     --deny-private-targets     Refuse upstream connections to private addresses
                                SIGHUP reloads the auth file and every list.
+
+HTTPS LISTENER (smolproxy-tls only; smolproxy refuses these flags):
+    --tls-listen ADDR          Also listen for HTTPS proxy clients (curl --proxy https://...);
+                               repeatable, beside --listen [default: none]
+    --tls-cert FILE            Its PEM certificate chain, leaf first
+    --tls-key FILE             Its PEM private key. SIGHUP reloads both (a bad new
+                               pair keeps the old); 10s per handshake, 64 at once
 
 SOCKS5 (same port; told apart from HTTP by its first byte):
     --socks-ports LIST         Ports SOCKS5 may reach: 80,443 or any [default: 80,443]
@@ -56,6 +65,20 @@ SOCKS5 (same port; told apart from HTTP by its first byte):
 OWN PAGES (http://PROXY:PORT/: dashboard, /status.json, /metrics, /proxy.pac):
     --pac-direct DOMAIN        The PAC script sends DOMAIN and its subdomains
                                DIRECT, not through the proxy (repeatable)
+
+HTTPS INSPECTION (smolproxy-tls only; off by default; see the README first):
+    --inspect                  Open CONNECTs to port 443 with a leaf certificate from
+                               the CA in --ca-dir: inner requests are logged, put
+                               through the domain and path rules, and sent on over
+                               TLS checked against the trusted roots
+    --ca-dir DIR               Where ca.pem and ca.key live; made on first run
+    --print-ca                 With --ca-dir: print ca.pem (to install on devices), exit
+    --inspect-only DOMAIN      Inspect only DOMAIN and its subdomains (repeatable)
+                               [default: every domain]
+    --no-inspect DOMAIN        Never inspect DOMAIN: tunnel it untouched (banks,
+                               apps that pin certificates; repeatable) [default: none]
+    --ca-roots FILE            Trust only the roots in this PEM file for origins
+                               (repeatable) [default: the system bundle]
 
 UPSTREAM PROXIES:
     --upstream URL             Send everything through a parent proxy:

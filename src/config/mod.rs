@@ -10,7 +10,9 @@ use std::time::Duration;
 mod args;
 mod cache;
 mod help;
+mod inspect;
 mod ops;
+mod tls_listen;
 
 pub use args::ConfigError;
 use args::{
@@ -19,8 +21,11 @@ use args::{
 };
 pub use cache::{CacheConfig, DEFAULT_CACHE_MEM, DEFAULT_CACHE_SIZE};
 pub use help::HELP;
+#[cfg(feature = "tls")]
+pub use inspect::InspectConfig;
 use ops::ops_flags;
 pub use ops::{LogFormat, OpsConfig};
+pub use tls_listen::{DEFAULT_TLS_HANDSHAKE_TIMEOUT, DEFAULT_TLS_HANDSHAKES, TlsListenConfig};
 
 use crate::policy::PolicyConfig;
 use crate::policy::acl::Cidr;
@@ -113,6 +118,12 @@ pub struct Config {
     pub hosts_file: std::path::PathBuf,
     /// `--cache-dir` and its bounds: the shared cache, off when `None`.
     pub cache: Option<CacheConfig>,
+    /// `--inspect --ca-dir DIR`: inspect HTTPS (its scope is in `policy`).
+    #[cfg(feature = "tls")]
+    pub inspect: Option<InspectConfig>,
+    /// `--tls-listen`, `--tls-cert`, `--tls-key`: the HTTPS listener
+    /// (the `tls` build only; other builds refuse the flags).
+    pub tls: TlsListenConfig,
 }
 
 /// The hosts file the `--dns-server` client consults before asking.
@@ -150,6 +161,9 @@ impl Default for Config {
             dns_servers: Vec::new(),
             hosts_file: DEFAULT_HOSTS_FILE.into(),
             cache: None,
+            #[cfg(feature = "tls")]
+            inspect: None,
+            tls: TlsListenConfig::default(),
         }
     }
 }
@@ -163,6 +177,9 @@ pub enum Command {
     Help,
     /// Print the version.
     Version,
+    /// `--print-ca --ca-dir DIR`: print the inspection CA (made if absent).
+    #[cfg(feature = "tls")]
+    PrintCa(std::path::PathBuf),
 }
 
 /// Parse the arguments after the program name.
@@ -200,6 +217,8 @@ pub fn parse_args(args: Vec<OsString>) -> Result<Command, ConfigError> {
         return Err(e(format!("--transparent {} is also listened on", twice.1)));
     }
     c.transparent = transparent;
+    let taken: Vec<SocketAddr> = c.listen.iter().chain(&c.transparent).copied().collect();
+    c.tls = tls_listen::tls_listen_flags(&mut p, &taken)?;
     let opt =
         |p: &mut pico_args::Arguments, name: &'static str| -> Result<Option<String>, ConfigError> {
             p.opt_value_from_str::<_, String>(name).map_err(arg_error)
@@ -263,6 +282,16 @@ pub fn parse_args(args: Vec<OsString>) -> Result<Command, ConfigError> {
         .values_from_fn("--dns-server", dns_server)
         .map_err(arg_error)?;
     c.cache = cache::cache_flags(&mut p)?;
+    match inspect::inspect_flags(&mut p)? {
+        inspect::Inspect::Off => {}
+        #[cfg(feature = "tls")]
+        inspect::Inspect::PrintCa(dir) => return Ok(Command::PrintCa(dir)),
+        #[cfg(feature = "tls")]
+        inspect::Inspect::On(files, scope) => {
+            c.inspect = Some(files);
+            c.policy.inspect = Some(scope);
+        }
+    }
     let rest = p.finish();
     if let Some(first) = rest.first() {
         return Err(ConfigError::Unknown(first.to_string_lossy().into_owned()));

@@ -15,7 +15,7 @@ pub mod status;
 use std::net::SocketAddr;
 
 use crate::http::head::Head;
-use crate::http::reply::typed_response;
+use crate::http::reply::{simple_response, typed_response};
 use crate::stats::{CacheStats, Stats};
 use pages::Page;
 
@@ -32,6 +32,10 @@ pub(crate) struct View<'a> {
     pub(crate) pac_direct: &'a [String],
     /// The shared cache's figures, with `--cache-dir`.
     pub(crate) cache: Option<CacheStats>,
+    /// The HTTPS inspection CA (PEM) when `--inspect` is on.
+    pub(crate) ca_pem: Option<&'a str>,
+    /// The first `--tls-listen` port, for the PAC's `HTTPS` entry.
+    pub(crate) https_port: Option<u16>,
 }
 
 /// The status and the complete response for `page`, answering `head`.
@@ -48,11 +52,21 @@ pub(crate) fn respond(page: Page, head: &Head, view: &View<'_>) -> (u16, Vec<u8>
         s.cache = view.cache;
         s
     };
+    // Always None without TLS: the CA's code is left out of that build.
+    let ca_pem = view.ca_pem.filter(|_| cfg!(feature = "tls"));
     let (ctype, body) = match page {
         Page::Dashboard => (
             "text/html; charset=utf-8",
-            pages::dashboard(&snapshot(), version),
+            pages::dashboard(&snapshot(), version, ca_pem.is_some()),
         ),
+        Page::CaPem => match ca_pem {
+            // The type Android and iOS offer to install as a CA.
+            Some(pem) => ("application/x-x509-ca-cert", pem.to_string()),
+            None => {
+                let body = "smolproxy: no CA here (HTTPS inspection is off)\n";
+                return (404, simple_response(404, "", body, head.method != "HEAD"));
+            }
+        },
         Page::StatusJson => ("application/json", status::render(&snapshot(), version)),
         Page::Metrics => (
             metrics::CONTENT_TYPE,
@@ -60,7 +74,15 @@ pub(crate) fn respond(page: Page, head: &Head, view: &View<'_>) -> (u16, Vec<u8>
         ),
         _ => (
             pac::CONTENT_TYPE,
-            pac::render(view.reached, view.pac_direct),
+            pac::render(
+                view.reached,
+                view.pac_direct,
+                // Always None without TLS: the entry's code is left out.
+                view.https_port
+                    .filter(|_| cfg!(feature = "tls"))
+                    .map(|port| pac::https_entry(head.value("host"), view.reached, port))
+                    .as_deref(),
+            ),
         ),
     };
     let with_body = head.method != "HEAD";

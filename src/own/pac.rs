@@ -8,7 +8,12 @@
 //! ranges, and each `--pac-direct` domain with its subdomains. The script
 //! never asks DNS (no `isInNet`/`dnsResolve` on names: an address is only
 //! recognised when the URL holds it literally), so a browser does not wait
-//! on a lookup per URL. Pure: values in, text out.
+//! on a lookup per URL. With an HTTPS listener (`--tls-listen`), an
+//! `HTTPS host:port` entry comes first (browsers that know it send
+//! requests to the proxy over TLS; others skip to `PROXY`); its host is
+//! the name the client used for the proxy (the PAC request's `Host`), which
+//! is the name the proxy's certificate is likely issued for. Pure: values
+//! in, text out.
 
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
@@ -31,8 +36,36 @@ pub(crate) fn proxy_address(reached: SocketAddr) -> String {
     SocketAddr::new(ip, reached.port()).to_string()
 }
 
-/// The script for a client that reached the proxy at `reached`.
-pub(crate) fn render(reached: SocketAddr, direct: &[String]) -> String {
+/// `host:port` for the PAC's `HTTPS` entry: the host of the PAC request's
+/// `Host` field when it is a plain name or IP literal, else the address
+/// reached; `port` is the TLS listener's.
+pub(crate) fn https_entry(host_field: Option<&[u8]>, reached: SocketAddr, port: u16) -> String {
+    let host = host_field
+        .and_then(|h| std::str::from_utf8(h).ok())
+        .map(|h| match h.strip_prefix('[') {
+            // [v6]:port: the address between the brackets.
+            Some(rest) => rest.split_once(']').map_or("", |(v6, _)| v6),
+            None => h.split(':').next().unwrap_or(""),
+        });
+    let fallback = SocketAddr::new(reached.ip(), port);
+    match host.unwrap_or("") {
+        "" => proxy_address(fallback),
+        h => match h.parse::<IpAddr>() {
+            Ok(ip) => proxy_address(SocketAddr::new(ip, port)),
+            Err(_)
+                if h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-') =>
+            {
+                format!("{}:{port}", h.to_ascii_lowercase())
+            }
+            Err(_) => proxy_address(fallback),
+        },
+    }
+}
+
+/// The script for a client that reached the proxy at `reached`; `https`
+/// is the `HTTPS` entry's `host:port` when there is an HTTPS listener.
+pub(crate) fn render(reached: SocketAddr, direct: &[String], https: Option<&str>) -> String {
     let mut domains = String::new();
     for (i, d) in direct.iter().enumerate() {
         let sep = if i == 0 { "" } else { ", " };
@@ -43,7 +76,8 @@ pub(crate) fn render(reached: SocketAddr, direct: &[String]) -> String {
         .map(|s| json_string(s))
         .collect::<Vec<_>>()
         .join(", ");
-    let proxy = json_string(&format!("PROXY {}; DIRECT", proxy_address(reached)));
+    let https = https.map(|h| format!("HTTPS {h}; ")).unwrap_or_default();
+    let proxy = json_string(&format!("{https}PROXY {}; DIRECT", proxy_address(reached)));
     format!(
         r#"// smolproxy {version}: proxy auto-config (served as /proxy.pac and /wpad.dat)
 var DIRECT_DOMAINS = [{domains}];
@@ -116,7 +150,7 @@ mod tests {
     #[test]
     fn script() {
         let direct = vec!["bank.example".to_string(), "a\"b".to_string()];
-        let text = render("[::ffff:10.0.0.2]:8888".parse().unwrap(), &direct);
+        let text = render("[::ffff:10.0.0.2]:8888".parse().unwrap(), &direct, None);
         let want = [
             "function FindProxyForURL(url, host) {",
             "return \"PROXY 10.0.0.2:8888; DIRECT\";",
@@ -131,7 +165,30 @@ mod tests {
             !text.contains("isInNet") && !text.contains("dnsResolve"),
             "no DNS"
         );
-        let empty = render("127.0.0.1:1".parse().unwrap(), &[]);
+        let empty = render("127.0.0.1:1".parse().unwrap(), &[], None);
         assert!(empty.contains("var DIRECT_DOMAINS = [];"), "{empty}");
+        assert!(!empty.contains("HTTPS"), "{empty}");
+        let https = render("10.0.0.2:8888".parse().unwrap(), &[], Some("pi.lan:8443"));
+        let want = "return \"HTTPS pi.lan:8443; PROXY 10.0.0.2:8888; DIRECT\";";
+        assert!(https.contains(want), "{https}");
+    }
+
+    #[test]
+    fn https_entries() {
+        let reached: SocketAddr = "[::ffff:192.168.1.2]:8888".parse().unwrap();
+        let cases: [(Option<&[u8]>, &str); 8] = [
+            (Some(b"Pi.LAN:8888"), "pi.lan:8443"),
+            (Some(b"pi.lan"), "pi.lan:8443"),
+            (Some(b"192.168.1.2:8888"), "192.168.1.2:8443"),
+            (Some(b"[fd00::1]:8888"), "[fd00::1]:8443"),
+            (None, "192.168.1.2:8443"),
+            (Some(b""), "192.168.1.2:8443"),
+            // Anything else is not echoed into the script.
+            (Some(b"a\"b;evil"), "192.168.1.2:8443"),
+            (Some(b"[nope"), "192.168.1.2:8443"),
+        ];
+        for (host, want) in cases {
+            assert_eq!(https_entry(host, reached, 8443), want, "{host:?}");
+        }
     }
 }

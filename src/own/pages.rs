@@ -32,6 +32,8 @@ pub(crate) enum Page {
     Metrics,
     /// `/proxy.pac` or `/wpad.dat`: the auto-config script.
     Pac,
+    /// `/ca.pem`: the HTTPS inspection CA, for devices to install.
+    CaPem,
     /// Any other path, or `*`.
     NotFound,
     /// A TRACE or OPTIONS with `Max-Forwards: 0`: the proxy is its final
@@ -47,6 +49,7 @@ impl Page {
             "/status.json" => Page::StatusJson,
             "/metrics" => Page::Metrics,
             "/proxy.pac" | "/wpad.dat" => Page::Pac,
+            "/ca.pem" => Page::CaPem,
             _ => Page::NotFound,
         }
     }
@@ -181,7 +184,7 @@ fn rows<K: ToString>(o: &mut String, list: &[(K, u64)], fmt: fn(u64) -> String) 
 }
 
 /// The dashboard's HTML.
-pub(crate) fn dashboard(s: &Snapshot, version: &str) -> String {
+pub(crate) fn dashboard(s: &Snapshot, version: &str, ca: bool) -> String {
     let (min_req, min_bytes) = s.last_minute();
     let (hour_req, hour_bytes) = s.last_hour();
     let mut o = String::with_capacity(8192);
@@ -245,8 +248,12 @@ pub(crate) fn dashboard(s: &Snapshot, version: &str) -> String {
     o.push_str(
         "</table><p class=muted>Client totals count when a connection closes. \
          <a href=\"/status.json\">status.json</a> &middot; <a href=\"/metrics\">metrics</a> \
-         &middot; <a href=\"/proxy.pac\">proxy.pac</a></p></body></html>\n",
+         &middot; <a href=\"/proxy.pac\">proxy.pac</a>",
     );
+    if ca {
+        o.push_str(" &middot; <a href=\"/ca.pem\">ca.pem</a> (the HTTPS inspection CA)");
+    }
+    o.push_str("</p></body></html>\n");
     o
 }
 
@@ -264,6 +271,7 @@ mod tests {
             ("/metrics", Page::Metrics),
             ("/proxy.pac", Page::Pac),
             ("/wpad.dat", Page::Pac),
+            ("/ca.pem", Page::CaPem),
             ("/metrics/", Page::NotFound),
             ("/x", Page::NotFound),
             ("*", Page::NotFound),
@@ -366,7 +374,7 @@ mod tests {
         };
         s.minutes[59] = (5, 4096);
         s.minutes[10] = (37, 100);
-        let page = dashboard(&s, "0.1.0");
+        let page = dashboard(&s, "0.1.0", false);
         let want = [
             "<meta name=viewport",
             "<meta http-equiv=refresh content=\"10\">",
@@ -389,7 +397,9 @@ mod tests {
             !page.contains("http://") && !page.contains("https://"),
             "no external asset"
         );
-        let empty = dashboard(&Snapshot::default(), "0.1.0");
+        let empty = dashboard(&Snapshot::default(), "0.1.0", true);
+        assert!(empty.contains("<a href=\"/ca.pem\">"));
+        assert!(!page.contains("ca.pem"));
         assert!(empty.contains("none yet"));
     }
 }

@@ -5,7 +5,8 @@
 //! subdomain; matching is case-insensitive, a trailing dot is ignored and
 //! IP literals match only as written. List files mix three formats, told
 //! apart per line: plain domains, hosts files and the domain-only subset of
-//! Adblock syntax (`||ads.example.com^`). Bad lines are counted and
+//! Adblock syntax (`||ads.example.com^`), plus Adblock path rules
+//! (`||example.com/ads/`, kept in `paths.rs`). Bad lines are counted and
 //! reported with file:line, never fatal; only an unreadable file is.
 //!
 //! Storage is compact: each set keeps every domain once in a byte arena
@@ -19,6 +20,7 @@ use std::net::IpAddr;
 use std::path::Path;
 
 use super::load::{PolicyError, read_bounded};
+use super::paths::{PathRules, UNSUPPORTED, split_rule};
 
 /// Largest list file read, in bytes: the biggest public block lists are
 /// tens of megabytes; the bound stops `--block-list /dev/zero` from eating
@@ -218,6 +220,8 @@ enum Line<'a> {
     Skip,
     /// Rule names as written (hosts lines may hold several).
     Names(Vec<&'a str>),
+    /// An Adblock path rule: the domain and the path as written.
+    Path(&'a str, &'a str),
     /// Not a supported line.
     Bad(&'static str),
 }
@@ -237,13 +241,16 @@ fn parse_line(line: &str) -> Line<'_> {
         .find_map(|(i, _)| line.get(..i).filter(|h| h.ends_with([' ', '\t'])))
         .map_or(line, str::trim_end);
     if let Some(rest) = line.strip_prefix("||") {
+        if let Some(rule) = split_rule(rest) {
+            return rule.map_or_else(Line::Bad, |(d, p)| Line::Path(d, p));
+        }
         return match rest.strip_suffix('^') {
             Some(d) if !d.contains(['^', '$', '/', '*', '|']) => Line::Names(vec![d]),
-            _ => Line::Bad("unsupported Adblock rule (only ||domain^ is understood)"),
+            _ => Line::Bad(UNSUPPORTED),
         };
     }
     if line.starts_with("@@") || line.contains(['$', '^', '|', '/', '*']) || line.contains("##") {
-        return Line::Bad("unsupported Adblock rule (only ||domain^ is understood)");
+        return Line::Bad(UNSUPPORTED);
     }
     let mut words = line.split_ascii_whitespace();
     let Some(first) = words.next() else {
@@ -274,9 +281,15 @@ pub struct ListReport {
     pub examples: Vec<String>,
 }
 
-/// Add the rules in `text` (a list file's contents) to `set`; `origin`
-/// names the file in reports.
-pub fn add_list(set: &mut DomainSet, text: &[u8], origin: &str) -> ListReport {
+/// Add the rules in `text` (a list file's contents) to `set`, and its path
+/// rules to `paths` (an allow list has none: `None` reports them as bad
+/// lines); `origin` names the file in reports.
+pub fn add_list(
+    set: &mut DomainSet,
+    mut paths: Option<&mut PathRules>,
+    text: &[u8],
+    origin: &str,
+) -> ListReport {
     let mut report = ListReport::default();
     let text = text.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(text);
     for (i, raw) in text.split(|&b| b == b'\n').enumerate() {
@@ -293,6 +306,14 @@ pub fn add_list(set: &mut DomainSet, text: &[u8], origin: &str) -> ListReport {
         match parse_line(line) {
             Line::Skip => {}
             Line::Bad(why) => bad(why.into()),
+            Line::Path(d, p) => match (normalize(d), paths.as_deref_mut()) {
+                (Some(d), Some(paths)) => {
+                    paths.insert(&d, p);
+                    report.rules += 1;
+                }
+                (None, _) => bad(format!("invalid domain '{}'", d.escape_debug())),
+                (_, None) => bad("a path rule cannot allow (only block lists take them)".into()),
+            },
             Line::Names(names) => {
                 let mut invalid = None;
                 for n in names {
@@ -315,9 +336,13 @@ pub fn add_list(set: &mut DomainSet, text: &[u8], origin: &str) -> ListReport {
 
 /// Read the list file at `path` into `set`. Only a file that cannot be
 /// read (or is larger than [`MAX_LIST_BYTES`]) is an error.
-pub(crate) fn load_list(set: &mut DomainSet, path: &Path) -> Result<ListReport, PolicyError> {
+pub(crate) fn load_list(
+    set: &mut DomainSet,
+    paths: Option<&mut PathRules>,
+    path: &Path,
+) -> Result<ListReport, PolicyError> {
     let text = read_bounded(path, MAX_LIST_BYTES)?;
-    Ok(add_list(set, &text, &path.display().to_string()))
+    Ok(add_list(set, paths, &text, &path.display().to_string()))
 }
 
 /// Why the filter refuses a host.
@@ -338,6 +363,8 @@ pub struct Filter {
     pub allow: DomainSet,
     /// Refuse every host no allow rule covers.
     pub default_deny: bool,
+    /// Adblock path rules from the block lists.
+    pub paths: PathRules,
 }
 
 impl Filter {
@@ -352,6 +379,16 @@ impl Filter {
         }
         match self.block.find(host) {
             Some(rule) => Err(Blocked::Rule(rule.to_string())),
+            None => Ok(()),
+        }
+    }
+
+    /// May the proxy fetch `path` on `host`, as far as path rules go? An
+    /// allow rule for the host wins here too.
+    pub fn check_path(&self, host: &str, path: &str) -> Result<(), Blocked> {
+        match self.paths.find(host, path) {
+            Some(_) if !self.allow.is_empty() && self.allow.find(host).is_some() => Ok(()),
+            Some(rule) => Err(Blocked::Rule(rule)),
             None => Ok(()),
         }
     }
@@ -450,23 +487,31 @@ mod tests {
             ("||ads.example.com^", n(&["ads.example.com"])),
             (
                 "||ads.example.com^$third-party",
-                Line::Bad("unsupported Adblock rule (only ||domain^ is understood)"),
+                Line::Bad(
+                    "unsupported Adblock rule (only ||domain^ and ||domain/path are understood)",
+                ),
             ),
             (
                 "||ads.example.com/path^",
-                Line::Bad("unsupported Adblock rule (only ||domain^ is understood)"),
+                Line::Path("ads.example.com", "/path^"),
             ),
             (
                 "@@||good.example.com^",
-                Line::Bad("unsupported Adblock rule (only ||domain^ is understood)"),
+                Line::Bad(
+                    "unsupported Adblock rule (only ||domain^ and ||domain/path are understood)",
+                ),
             ),
             (
                 "example.com##.banner",
-                Line::Bad("unsupported Adblock rule (only ||domain^ is understood)"),
+                Line::Bad(
+                    "unsupported Adblock rule (only ||domain^ and ||domain/path are understood)",
+                ),
             ),
             (
                 "/banner/*/img^",
-                Line::Bad("unsupported Adblock rule (only ||domain^ is understood)"),
+                Line::Bad(
+                    "unsupported Adblock rule (only ||domain^ and ||domain/path are understood)",
+                ),
             ),
             (
                 "a.com b.com",
@@ -482,7 +527,7 @@ mod tests {
     fn list_reports_bad_lines_with_file_and_line() {
         let text = b"# list\nads.example.com\r\n0.0.0.0 t1.com t2.com\n||t3.com^\nbad domain here\n\xff\xfe\n0.0.0.0 ok.com b@d.com\n";
         let mut s = DomainSet::new();
-        let r = add_list(&mut s, text, "ads.txt");
+        let r = add_list(&mut s, None, text, "ads.txt");
         assert_eq!(r.rules, 5);
         assert_eq!(r.bad, 3);
         assert_eq!(
@@ -497,7 +542,7 @@ mod tests {
             assert!(s.find(host).is_some(), "{host}");
         }
         let many: String = (0..20).map(|i| format!("bad line {i}\n")).collect();
-        let r = add_list(&mut s, many.as_bytes(), "x");
+        let r = add_list(&mut s, None, many.as_bytes(), "x");
         assert_eq!((r.bad, r.examples.len()), (20, MAX_REPORTED_BAD_LINES));
     }
 
@@ -507,6 +552,7 @@ mod tests {
             block: set(&["example.com", "ads.net"]),
             allow: set(&["good.example.com"]),
             default_deny: false,
+            paths: PathRules::default(),
         };
         assert_eq!(f.check("good.example.com"), Ok(()));
         assert_eq!(f.check("x.good.example.com"), Ok(()));
@@ -538,7 +584,7 @@ mod tests {
     #[test]
     fn unreadable_and_oversized_files() {
         let mut s = DomainSet::new();
-        let e = load_list(&mut s, Path::new("/nonexistent/list.txt"))
+        let e = load_list(&mut s, None, Path::new("/nonexistent/list.txt"))
             .unwrap_err()
             .to_string();
         assert!(e.contains("cannot read /nonexistent/list.txt"), "{e}");

@@ -16,6 +16,9 @@ pub mod ports;
 mod load;
 pub mod auth;
 pub mod filter;
+pub mod paths;
+#[cfg(feature = "tls")]
+pub mod inspect;
 pub mod guessing;
 
 pub use acl::Cidr;
@@ -24,6 +27,7 @@ pub use auth::Secret;
 use auth::{AuthError, Credentials};
 use filter::{Blocked, DomainSet, Filter};
 pub use load::PolicyError;
+use paths::PathRules;
 pub use ports::ConnectPorts;
 use ports::DEFAULT_CONNECT_PORTS;
 
@@ -53,6 +57,9 @@ pub struct PolicyConfig {
     pub default_deny: bool,
     /// `--deny-private-targets`: refuse private addresses upstream ([`DEFAULT_ALLOWED`], [`MORE_PRIVATE_TARGETS`]).
     pub deny_private_targets: bool,
+    /// `--inspect`: which CONNECTs are inspected; `None`: none.
+    #[cfg(feature = "tls")]
+    pub inspect: Option<inspect::InspectScope>,
 }
 
 impl Default for PolicyConfig {
@@ -69,6 +76,8 @@ impl Default for PolicyConfig {
             allow_lists: Vec::new(),
             default_deny: false,
             deny_private_targets: false,
+            #[cfg(feature = "tls")]
+            inspect: None,
         }
     }
 }
@@ -123,13 +132,20 @@ pub struct Policy {
     auth: Option<Credentials>,
     filter: Filter,
     private_targets: Vec<Cidr>,
+    #[cfg(feature = "tls")]
+    inspect: Option<inspect::Scope>,
 }
 
 /// Load `paths` into `set`, logging what each file held and its first bad
 /// lines. An unreadable file fails the whole load.
-fn load_lists(set: &mut DomainSet, paths: &[PathBuf], what: &str) -> Result<(), PolicyError> {
+fn load_lists(
+    set: &mut DomainSet,
+    mut rules: Option<&mut PathRules>,
+    paths: &[PathBuf],
+    what: &str,
+) -> Result<(), PolicyError> {
     for path in paths {
-        let r = filter::load_list(set, path)?;
+        let r = filter::load_list(set, rules.as_deref_mut(), path)?;
         let plural = if r.rules == 1 { "" } else { "s" };
         log::info!("{what} {}: {} rule{plural}", path.display(), r.rules);
         for e in &r.examples {
@@ -178,8 +194,10 @@ impl Policy {
         for d in &c.allow_domains {
             filter.allow.insert(d);
         }
-        load_lists(&mut filter.block, &c.block_lists, "block list")?;
-        load_lists(&mut filter.allow, &c.allow_lists, "allow list")?;
+        let block_paths = Some(&mut filter.paths);
+        load_lists(&mut filter.block, block_paths, &c.block_lists, "block list")?;
+        load_lists(&mut filter.allow, None, &c.allow_lists, "allow list")?;
+        filter.paths.shrink_to_fit();
         filter.block.shrink_to_fit();
         filter.allow.shrink_to_fit();
         Ok(Policy {
@@ -195,6 +213,8 @@ impl Policy {
             } else {
                 Vec::new()
             },
+            #[cfg(feature = "tls")]
+            inspect: c.inspect.as_ref().map(inspect::Scope::new),
         })
     }
 
@@ -234,6 +254,23 @@ impl Policy {
         self.filter
             .check(host)
             .map_err(|b| Denied::Domain(host.to_string(), b))
+    }
+
+    /// May `path` be fetched on `host`, as far as path rules go? Asked only
+    /// where the path is seen: plain HTTP and inspected HTTPS.
+    pub(crate) fn check_path(&self, host: &str, path: &str) -> Result<(), Denied> {
+        if self.filter.paths.is_empty() {
+            return Ok(());
+        }
+        self.filter
+            .check_path(host, path)
+            .map_err(|b| Denied::Domain(host.to_string(), b))
+    }
+
+    /// Whether a CONNECT to `host:port` is inspected (`--inspect`).
+    #[cfg(feature = "tls")]
+    pub(crate) fn inspects(&self, host: &str, port: u16) -> bool {
+        self.inspect.as_ref().is_some_and(|s| s.covers(host, port))
     }
 
     /// May this client use the proxy? Deny wins over allow.

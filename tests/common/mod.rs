@@ -17,6 +17,7 @@ pub mod dns;
 pub mod files;
 pub mod netns;
 pub mod origin;
+pub mod pki;
 pub mod socks;
 pub mod strict;
 

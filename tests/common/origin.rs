@@ -308,6 +308,13 @@ impl TlsOrigin {
         TlsOrigin::start_with("localhost", None, accept, "-www")
     }
 
+    /// On a free 127.0.0.1 port, for `localhost`, serving the files of
+    /// [`dir`](Self::dir) (`-WWW`).
+    pub fn files() -> TlsOrigin {
+        let accept: SocketAddr = ([127, 0, 0, 1], super::free_port()).into();
+        TlsOrigin::start_with("localhost", None, accept, "-WWW")
+    }
+
     /// In the network namespace `ns` on `accept`, with a certificate for
     /// `name`, serving the files of [`dir`](Self::dir) (`-WWW`).
     pub fn files_in(ns: &str, accept: SocketAddr, name: &str) -> TlsOrigin {
