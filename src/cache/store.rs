@@ -57,6 +57,7 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use index::Index;
 use scan::{LoadError, load};
@@ -74,6 +75,13 @@ const RESERVE_STEP: u64 = 256 * 1024;
 /// anything but lacks it is refused, so a mistyped `--cache-dir` never
 /// has its files deleted as foreign.
 const MARKER: &str = "smolproxy-cache";
+/// How long `open` waits for the folder's lock before answering `InUse`.
+/// A lock is held by its open file description, which a process forked at
+/// that moment shares until it execs (or exits): a restarting proxy's old
+/// process, or a helper program spawned just then, lets go within this.
+const LOCK_WAIT: Duration = Duration::from_millis(500);
+/// How often `open` tries the lock again while it waits.
+const LOCK_STEP: Duration = Duration::from_millis(10);
 
 /// Why a store operation failed.
 #[derive(Debug)]
@@ -220,8 +228,13 @@ impl Store {
         // One store per folder: two would empty each other's tmp/ and each
         // count only its own bytes against the bound.
         let lock = File::open(&marker)?;
-        if let Err(fs::TryLockError::WouldBlock) = lock.try_lock() {
-            return Err(StoreError::InUse(dir.to_path_buf()));
+        let mut waited = Duration::ZERO;
+        while let Err(fs::TryLockError::WouldBlock) = lock.try_lock() {
+            if waited >= LOCK_WAIT {
+                return Err(StoreError::InUse(dir.to_path_buf()));
+            }
+            std::thread::sleep(LOCK_STEP);
+            waited += LOCK_STEP;
         }
         let tmp = dir.join("tmp");
         fs::create_dir_all(&tmp)?;
