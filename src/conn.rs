@@ -28,8 +28,8 @@ use crate::policy::{Denied, Policy};
 use crate::route::{Decision, Here, NOWHERE, Route, may_name_self, route};
 use crate::socks;
 use crate::state::{Shared, Slot};
-use crate::upstream::Upstream;
 use crate::upstream::chain::Parent;
+use crate::upstream::pool::Kept;
 
 static REFUSED_LOG: Throttle = Throttle::new();
 
@@ -68,7 +68,7 @@ pub(crate) async fn serve(io: Async<TcpStream>, peer: SocketAddr, shared: Arc<Sh
         linger(&client).await;
         return;
     }
-    let mut upstream: Option<Upstream> = None;
+    let mut upstream = Kept::default();
     let mut first = true;
     // The address this client reached: asked of the kernel only once a
     // request may be for the proxy itself, a system call that plain

@@ -241,6 +241,8 @@ impl Handle {
     /// the old policy stays and the reason is logged. Open connections are
     /// kept; they use the new policy from their next request.
     pub fn reload(&self) {
+        // Pooled origin connections were allowed by the old rules.
+        crate::upstream::pool::forget_all();
         self.shared.access_log.reopen();
         self.shared.dialer.reload();
         match Policy::new(&self.shared.config.policy) {
