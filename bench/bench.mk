@@ -1,4 +1,4 @@
-# Benchmarks: smolproxy side by side with tinyproxy, squid and a
+# Benchmarks: smolproxy side by side with Apache Traffic Server, tinyproxy, squid and a
 # direct connection, all on loopback. See the Benchmarks section of README.md.
 #   make bench                 full run (median of 5, ~10 min), writes BENCHMARKS.md
 #   make bench BENCH_QUICK=1   one short run for development, writes bench/out/quick.md
@@ -43,6 +43,7 @@ bench-deps:
 	{ command -v nginx || test -x /usr/sbin/nginx; } >/dev/null         || missing="$$missing nginx"; \
 	{ command -v squid || test -x /usr/sbin/squid; } >/dev/null         || missing="$$missing squid"; \
 	{ command -v tinyproxy || test -x /usr/bin/tinyproxy; } >/dev/null  || missing="$$missing tinyproxy"; \
+	{ command -v traffic_server || test -x /usr/bin/traffic_server; } >/dev/null || missing="$$missing trafficserver"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
