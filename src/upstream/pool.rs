@@ -19,9 +19,13 @@ use crate::http::target::Authority;
 use crate::upstream::Upstream;
 use crate::upstream::chain::{Credentials, Kind, Parent};
 
-/// Idle connections kept per route and thread: a page's burst of parallel
-/// requests to one origin is about six (a browser's per-host limit) wide.
-pub(crate) const IDLE_PER_ROUTE: usize = 8;
+/// Idle connections kept per route and thread: a browser opens up to six
+/// connections per host, and a household's devices hit the same few
+/// origins (a CDN, the package mirror) at once; connections that finish
+/// together go idle together, and a smaller bound would close them only
+/// for the next clients to dial again. Half the thread's bound, so one busy
+/// origin cannot take all of it.
+pub(crate) const IDLE_PER_ROUTE: usize = 32;
 /// Idle connections kept per thread in all: each is a descriptor and a
 /// socket buffer at the origin; a household's proxy talks to few origins
 /// at once.
