@@ -188,7 +188,16 @@ impl Server {
                 let stopped = stopped.clone();
                 std::thread::Builder::new()
                     .name(format!("smolproxy-{i}"))
-                    .spawn(move || smol::block_on(ex.run(stopped.recv())).unwrap_or(()))
+                    .spawn(move || {
+                        // The thread's origin-connection pool is swept on
+                        // the thread itself, beside its executor.
+                        let run = ex.run(stopped.recv());
+                        let sweep = async {
+                            crate::upstream::pool::sweeper().await;
+                            Ok(())
+                        };
+                        smol::block_on(run.or(sweep)).unwrap_or(())
+                    })
             })
             .collect::<io::Result<Vec<_>>>()
             .map_err(StartError::Io)?;

@@ -8,12 +8,18 @@
 //! unusable, so the egress guard's answer is never reused past a change.
 //! A connection comes here only after its response was read to its end and
 //! both sides allowed reuse (`forward.rs`); tunnels never do. Idle entries
-//! hold no timer or task: they expire lazily, when the pool is next used
-//! on that thread, and a taken one is probed first (a non-blocking peek).
+//! hold no timer or task: they expire when the pool is next used on that
+//! thread, or at the latest when the thread's one [`sweeper`] runs (a
+//! single timer, armed only while the pool holds something); a taken one is
+//! probed first (a non-blocking peek).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::future::poll_fn;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
+
+use smol::Timer;
 
 use crate::http::target::Authority;
 use crate::upstream::Upstream;
@@ -99,7 +105,36 @@ struct Entry {
 }
 
 thread_local! {
+    /// Oldest first.
     static POOL: RefCell<Vec<Entry>> = const { RefCell::new(Vec::new()) };
+    /// The thread's sweeper, waiting for the pool to hold something.
+    static SWEEPER: Cell<Option<Waker>> = const { Cell::new(None) };
+}
+
+/// Close this thread's idle connections once they have idled
+/// [`IDLE_TIME`], so an idle proxy holds no descriptor to an origin for
+/// long. Run once per executor thread, beside its executor (never as a
+/// task another thread could steal). While the pool is empty it waits
+/// without a timer.
+pub(crate) async fn sweeper() {
+    let mut timer = Timer::never();
+    loop {
+        let oldest = poll_fn(|cx| {
+            let oldest = POOL.with(|p| p.borrow().first().map(|e| e.since));
+            match oldest {
+                Some(at) => Poll::Ready(at),
+                None => {
+                    SWEEPER.set(Some(cx.waker().clone()));
+                    Poll::Pending
+                }
+            }
+        })
+        .await;
+        timer.set_at(oldest + IDLE_TIME);
+        (&mut timer).await;
+        let generation = GENERATION.load(Ordering::Relaxed);
+        POOL.with(|p| sweep(&mut p.borrow_mut(), Instant::now(), generation));
+    }
 }
 
 /// Drop the entries that may no longer be used (idle too long, or dialed
@@ -149,6 +184,9 @@ pub(crate) fn put(up: Upstream) {
         }
         pool.push(Entry { up, since: now });
     });
+    if let Ok(Some(w)) = SWEEPER.try_with(Cell::take) {
+        w.wake();
+    }
 }
 
 /// The upstream connection a client connection keeps between its requests
