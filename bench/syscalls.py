@@ -10,7 +10,8 @@ every thread of the proxy:
   close        the same with `Connection: close`: one client connection
                (and, without a shared pool, one origin connection) per request
   idle tunnels 1,000 idle CONNECT tunnels held open (bench/tunnels.py hold),
-               strace attached for a fixed number of seconds
+               strace attached for a fixed number of seconds (after the
+               origin connections pooled by the HTTP runs have expired)
 
 Prints a table: system calls per request (per idle second for the tunnels),
 by call. Counts do not depend on the machine's load the way CPU time does,
@@ -99,6 +100,8 @@ def main():
     p.add_argument("--conns", type=int, default=10, help="wrk connections")
     p.add_argument("--tunnels", type=int, default=1000)
     p.add_argument("--idle-secs", type=float, default=5.0, help="seconds strace watches the idle tunnels")
+    p.add_argument("--settle", type=float, default=5.0,
+                   help="seconds between the HTTP runs and the idle tunnels (pooled connections expire)")
     p.add_argument("--json", help="write the counts to this file")
     a = p.parse_args()
     for tool in ("strace", "wrk"):
@@ -138,6 +141,9 @@ def main():
             counts = strace_stop(st, out)
             results[name] = {"per": n, "counts": counts}
             run.log(f"{name}: {n} requests, {time.monotonic() - T0:.1f} s")
+        # Let the origin connections pooled by the HTTP runs expire (4 s idle)
+        # first: the idle figure is the steady state, not their closing.
+        time.sleep(a.settle)
         hold = subprocess.Popen([sys.executable, run.TUNNELS, "hold", "--proxy", f"127.0.0.1:{port}",
                                  "--target", f"127.0.0.1:{origin_port}", "--steps", str(a.tunnels),
                                  "--hold-max", "60"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,

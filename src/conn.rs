@@ -290,7 +290,9 @@ async fn wait_for_request(shared: &Shared, client: &mut Client, first: bool) -> 
     } else {
         shared.config.idle_timeout
     };
-    let ready = timed(limit, client.io.readable())
+    let ready = client
+        .buf
+        .timed(limit, client.io.readable())
         .or(async {
             shared.shutdown_started().await;
             Err(io::Error::other("shutting down"))

@@ -167,7 +167,8 @@ pub(crate) fn take(key: &Key, probe: bool) -> Option<Upstream> {
 
 /// Keep `up` for the next request on its route, within the bounds (the
 /// oldest idle entry of its route, or of the thread, makes room).
-pub(crate) fn put(up: Upstream) {
+pub(crate) fn put(mut up: Upstream) {
+    up.buf.disarm();
     let now = Instant::now();
     let generation = GENERATION.load(Ordering::Relaxed);
     let _ = POOL.try_with(|p| {
