@@ -301,6 +301,35 @@ mod tests {
     use std::net::TcpListener;
 
     #[test]
+    fn one_watch_keeps_every_deadline() {
+        smol::block_on(async {
+            let mut w = Watch::default();
+            let never = || std::future::pending::<io::Result<()>>();
+            let after = |ms| async move {
+                Timer::after(Duration::from_millis(ms)).await;
+                Ok(())
+            };
+            // Armed far ahead, then a shorter wait: re-armed earlier.
+            w.timed(Duration::from_secs(5), after(10)).await.unwrap();
+            let t = Instant::now();
+            let e = w.timed(Duration::from_millis(50), never()).await;
+            assert_eq!(e.unwrap_err().kind(), io::ErrorKind::TimedOut);
+            assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+            // Armed early, then a longer wait: the early firing is not a
+            // timeout, the wait gets its whole time.
+            w.timed(Duration::from_millis(30), after(5)).await.unwrap();
+            let t = Instant::now();
+            let e = w.timed(Duration::from_millis(300), never()).await;
+            assert_eq!(e.unwrap_err().kind(), io::ErrorKind::TimedOut);
+            assert!(t.elapsed() >= Duration::from_millis(300), "{:?}", t.elapsed());
+            // Disarmed (pooled): still times out when used again.
+            w.disarm();
+            let e = w.timed(Duration::from_millis(20), never()).await;
+            assert_eq!(e.unwrap_err().kind(), io::ErrorKind::TimedOut);
+        });
+    }
+
+    #[test]
     fn fills_grows_and_releases() {
         smol::block_on(async {
             let l = TcpListener::bind("127.0.0.1:0").unwrap();
