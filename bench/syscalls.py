@@ -9,6 +9,9 @@ every thread of the proxy:
                GETs of the 1 KiB file in absolute form
   close        the same with `Connection: close`: one client connection
                (and, without a shared pool, one origin connection) per request
+  tunnel       a CONNECT tunnel carrying --tunnel-mib MiB of the sparse 1 GiB
+               file (curl -p): calls per MiB, and, in a separate run without
+               strace, the proxy's CPU seconds per GiB
   idle tunnels 1,000 idle CONNECT tunnels held open (bench/tunnels.py hold),
                strace attached for a fixed number of seconds (after the
                origin connections pooled by the HTTP runs have expired)
@@ -99,6 +102,7 @@ def main():
     p.add_argument("--requests", type=int, default=5000, help="requests counted per HTTP figure")
     p.add_argument("--conns", type=int, default=10, help="wrk connections")
     p.add_argument("--tunnels", type=int, default=1000)
+    p.add_argument("--tunnel-mib", type=int, default=256, help="MiB through the tunnel under strace")
     p.add_argument("--idle-secs", type=float, default=5.0, help="seconds strace watches the idle tunnels")
     p.add_argument("--settle", type=float, default=5.0,
                    help="seconds between the HTTP runs and the idle tunnels (pooled connections expire)")
@@ -115,6 +119,8 @@ def main():
         os.makedirs(os.path.join(tmp, sub))
     with open(os.path.join(tmp, "www", "small.bin"), "wb") as f:
         f.write(os.urandom(1024))
+    with open(os.path.join(tmp, "www", "big.bin"), "wb") as f:
+        f.truncate(run.GIB)  # sparse: reads are zero pages, no disk I/O
     results = {}
     try:
         origin_port = run.free_port()
@@ -141,6 +147,18 @@ def main():
             counts = strace_stop(st, out)
             results[name] = {"per": n, "counts": counts}
             run.log(f"{name}: {n} requests, {time.monotonic() - T0:.1f} s")
+        big = f"http://127.0.0.1:{origin_port}/big.bin"
+        curl = ["curl", "-sS", "-o", "/dev/null", "--max-time", "120", "-p", "-x", f"http://127.0.0.1:{port}"]
+        subprocess.run(curl + [big], timeout=150, check=True)  # warm the page cache
+        c0 = run.cpu_seconds(proxy.pid)
+        subprocess.run(curl + [big], timeout=150, check=True)
+        cpu_per_gib = run.cpu_seconds(proxy.pid) - c0
+        out = os.path.join(tmp, "strace-tunnel.txt")
+        st = strace_start(proxy.pid, out)
+        subprocess.run(curl + ["-r", f"0-{a.tunnel_mib * 1024 * 1024 - 1}", big], timeout=150, check=True)
+        counts = strace_stop(st, out)
+        results["tunnel"] = {"per": a.tunnel_mib, "counts": counts, "cpu_per_gib": cpu_per_gib}
+        run.log(f"tunnel: {cpu_per_gib:.2f} CPU-s per GiB, {time.monotonic() - T0:.1f} s")
         # Let the origin connections pooled by the HTTP runs expire (4 s idle)
         # first: the idle figure is the steady state, not their closing.
         time.sleep(a.settle)
@@ -172,6 +190,7 @@ def main():
 
 def table(results, a):
     cols = [("keep-alive", "per keep-alive request"), ("close", "per connection-per-request exchange"),
+            ("tunnel", "per MiB through a CONNECT tunnel"),
             ("idle", f"per idle second, {results.get('idle', {}).get('tunnels')} tunnels")]
     names = sorted({n for r in results.values() for n in r["counts"]},
                    key=lambda n: -sum(r["counts"].get(n, (0, 0))[0] / r["per"] for r in results.values()))
@@ -196,6 +215,9 @@ def table(results, a):
         r = results.get(k)
         tot.append(f"**{sum(c for c, _ in r['counts'].values()) / r['per']:.2f}**" if r else "—")
     L.append("| **total** | " + " | ".join(tot) + " |")
+    t = results.get("tunnel")
+    if t:
+        L += ["", f"CONNECT tunnel, 1 GiB without strace: {t['cpu_per_gib']:.2f} proxy CPU-s per GiB"]
     return "\n".join(L)
 
 
