@@ -321,7 +321,11 @@ mod tests {
             let t = Instant::now();
             let e = w.timed(Duration::from_millis(300), never()).await;
             assert_eq!(e.unwrap_err().kind(), io::ErrorKind::TimedOut);
-            assert!(t.elapsed() >= Duration::from_millis(300), "{:?}", t.elapsed());
+            assert!(
+                t.elapsed() >= Duration::from_millis(300),
+                "{:?}",
+                t.elapsed()
+            );
             // Disarmed (pooled): still times out when used again.
             w.disarm();
             let e = w.timed(Duration::from_millis(20), never()).await;

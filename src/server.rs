@@ -297,8 +297,7 @@ static FULL_LOG: Throttle = Throttle::new();
 
 async fn accept_loop(l: Async<TcpListener>, shared: Arc<Shared>, transparent: bool) {
     loop {
-        let accepted = l
-            .accept()
+        let accepted = accept(&l)
             .or(async {
                 shared.shutdown_started().await;
                 Err(io::Error::other("shutting down"))
@@ -339,6 +338,25 @@ async fn accept_loop(l: Async<TcpListener>, shared: Arc<Shared>, transparent: bo
             }
         }
     }
+}
+
+/// Accept one client, its socket already non-blocking (accept4 with
+/// SOCK_NONBLOCK: no separate ioctl per connection, as `Async::accept` does).
+#[cfg(target_os = "linux")]
+async fn accept(l: &Async<TcpListener>) -> io::Result<(Async<TcpStream>, SocketAddr)> {
+    use rustix::net::{SocketFlags, acceptfrom_with};
+    let flags = SocketFlags::NONBLOCK | SocketFlags::CLOEXEC;
+    let (fd, peer) = l.read_with(|l| Ok(acceptfrom_with(l, flags)?)).await?;
+    let peer = peer
+        .and_then(|p| SocketAddr::try_from(p).ok())
+        .ok_or_else(|| io::Error::other("accepted a client without an IP address"))?;
+    Ok((Async::new_nonblocking(TcpStream::from(fd))?, peer))
+}
+
+/// Elsewhere: async-io's own accept.
+#[cfg(not(target_os = "linux"))]
+async fn accept(l: &Async<TcpListener>) -> io::Result<(Async<TcpStream>, SocketAddr)> {
+    l.accept().await
 }
 
 /// Beyond `--max-clients`: answer 503 at once without a task, then close.
