@@ -3,7 +3,8 @@
 #   make bench                 full run (median of 5, ~10 min), writes BENCHMARKS.md
 #   make bench BENCH_QUICK=1   one short run for development, writes bench/out/quick.md
 #   make bench BENCH_ARGS='--only direct,smolproxy'   extra flags for bench/run.py
-#   make syscalls              system calls per request and per idle second (strace)
+#   make syscalls              system calls per request and per idle second (strace),
+#                              written as a section of BENCHMARKS.md (make bench keeps it)
 
 BENCH_QUICK ?=
 BENCH_ARGS  ?=
@@ -22,7 +23,7 @@ bench: bench-deps bench-build
 ## per idle second with 1,000 idle tunnels
 syscalls: bench-deps
 	$(CARGO) build --release
-	python3 bench/syscalls.py
+	python3 bench/syscalls.py --out $(BENCH_OUT)
 
 # The measured binary is the ordinary release build; a static (musl) build is
 # made too when that target is installed, for the binary-size figure.

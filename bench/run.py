@@ -962,8 +962,16 @@ def main():
         text = report(subjects, figs, notes, a, cmdline)
         print(text)
         if a.out:
+            # keep the system-calls section that `make syscalls` wrote there
+            kept = ""
+            marker = "## System calls (make syscalls)"
+            if os.path.exists(a.out):
+                with open(a.out) as f:
+                    old = f.read()
+                if marker in old:
+                    kept = "\n" + marker + old.split(marker, 1)[1]
             with open(a.out, "w") as f:
-                f.write(text)
+                f.write(text + kept)
             log(f"wrote {a.out}")
         if a.json:
             with open(a.json, "w") as f:

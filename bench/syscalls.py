@@ -22,6 +22,7 @@ though a busier proxy batches a little more (fewer waits per request).
 All traffic stays on 127.0.0.1; every process started here is killed on exit.
 """
 import argparse
+import datetime
 import json
 import os
 import signal
@@ -107,6 +108,8 @@ def main():
     p.add_argument("--settle", type=float, default=5.0,
                    help="seconds between the HTTP runs and the idle tunnels (pooled connections expire)")
     p.add_argument("--json", help="write the counts to this file")
+    p.add_argument("--out", help="also write the table as the system-calls section of this Markdown file "
+                   "(replacing the one there; make bench keeps it)")
     a = p.parse_args()
     for tool in ("strace", "wrk"):
         if not shutil.which(tool):
@@ -181,11 +184,33 @@ def main():
     finally:
         run.kill_all()
         shutil.rmtree(tmp, ignore_errors=True)
-    print(table(results, a))
+    text = table(results, a)
+    print(text)
+    if a.out:
+        write_section(a.out, text)
     if a.json:
         with open(a.json, "w") as f:
             json.dump(results, f, indent=1)
     return 0
+
+
+SECTION = "## System calls (make syscalls)"
+
+
+def write_section(path, text):
+    """Replace (or append) the system-calls section of the Markdown file at path."""
+    try:
+        with open(path) as f:
+            old = f.read()
+    except FileNotFoundError:
+        old = ""
+    head = old.split(SECTION)[0].rstrip("\n")
+    when = f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC"
+    body = (f"{SECTION}\n\nDate: {when}  \nCommand: `make syscalls`  \nLoad average (1 min): {run.loadavg()}  \n"
+            f"smolproxy {run.smol_version()}\n\n{text}\n")
+    with open(path, "w") as f:
+        f.write((head + "\n\n" if head else "") + body)
+    run.log(f"wrote the system-calls section of {path}")
 
 
 def table(results, a):
