@@ -102,6 +102,7 @@ def main():
     p.add_argument("--binary", default=os.path.join(run.ROOT, "target/release/smolproxy"))
     p.add_argument("--requests", type=int, default=5000, help="requests counted per HTTP figure")
     p.add_argument("--conns", type=int, default=10, help="wrk connections")
+    p.add_argument("--threads", type=int, default=1, help="smolproxy --threads")
     p.add_argument("--tunnels", type=int, default=1000)
     p.add_argument("--tunnel-mib", type=int, default=256, help="MiB through the tunnel under strace")
     p.add_argument("--idle-secs", type=float, default=5.0, help="seconds strace watches the idle tunnels")
@@ -135,7 +136,7 @@ def main():
         if run.wait_port(origin_port, ngx) is None:
             sys.exit(f"nginx did not start, see {tmp}/logs")
         port = run.free_port()
-        cmd = [a.binary, "-q", "--threads", "1", "--listen", f"127.0.0.1:{port}",
+        cmd = [a.binary, "-q", "--threads", str(a.threads), "--listen", f"127.0.0.1:{port}",
                "--connect-ports", "any", "--max-clients", "20000"]
         perr = open(os.path.join(tmp, "logs", "smolproxy.stderr"), "ab")
         proxy = run.spawn(cmd, perr, perr, preexec_fn=run.raise_nofile)
@@ -219,7 +220,7 @@ def table(results, a):
             ("idle", f"per idle second, {results.get('idle', {}).get('tunnels')} tunnels")]
     names = sorted({n for r in results.values() for n in r["counts"]},
                    key=lambda n: -sum(r["counts"].get(n, (0, 0))[0] / r["per"] for r in results.values()))
-    L = [f"System calls (strace -c -f; smolproxy --threads 1; {a.requests:,} requests, "
+    L = [f"System calls (strace -c -f; smolproxy --threads {a.threads}; {a.requests:,} requests, "
          f"{a.conns} wrk connections; {a.idle_secs:g} s idle); errors (mostly EAGAIN) in brackets", "",
          "| system call | " + " | ".join(c[1] for c in cols) + " |",
          "|---|" + "---:|" * len(cols)]

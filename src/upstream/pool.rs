@@ -31,11 +31,11 @@ use crate::upstream::chain::{Credentials, Kind, Parent};
 /// together go idle together, and a smaller bound would close them only
 /// for the next clients to dial again. Half the thread's bound, so one busy
 /// origin cannot take all of it.
-pub(crate) const IDLE_PER_ROUTE: usize = 32;
+pub(crate) const IDLE_PER_ROUTE: usize = 64;
 /// Idle connections kept per thread in all: each is a descriptor and a
 /// socket buffer at the origin; a household's proxy talks to few origins
 /// at once.
-pub(crate) const IDLE_PER_THREAD: usize = 64;
+pub(crate) const IDLE_PER_THREAD: usize = 128;
 /// How long an idle connection may wait for its next request. Shorter than
 /// the keep-alive timeouts servers commonly use (Apache httpd 5 s, nginx
 /// 75 s, IIS 120 s), so we give a connection up before the server does and
