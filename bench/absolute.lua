@@ -3,6 +3,9 @@
 --                 e.g. http://127.0.0.1:8080/small.bin) or a path (direct).
 --   BENCH_HOST    Host header value (the origin's host:port).
 --   BENCH_CLOSE=1 send "Connection: close": a new connection per request.
+--   BENCH_COUNT   if set, each wrk thread stops after this many responses
+--                 (a fixed count, for bench/syscalls.py) and writes
+--                 "DONE" to stderr, so the caller can end wrk's wait (SIGINT).
 -- Prints one line "JSON {...}" with the totals and latency percentiles (µs).
 
 local target = os.getenv("BENCH_TARGET")
@@ -13,6 +16,19 @@ if target and target ~= "" then wrk.path = target end
 if host and host ~= "" then wrk.headers["Host"] = host end
 if os.getenv("BENCH_CLOSE") == "1" then
    wrk.headers["Connection"] = "close"
+end
+
+local count = tonumber(os.getenv("BENCH_COUNT") or "")
+if count then
+   local seen = 0
+   function response(status, headers, body)
+      seen = seen + 1
+      if seen == count then
+         wrk.thread:stop()
+         io.stderr:write("DONE\n")
+         io.stderr:flush()
+      end
+   end
 end
 
 function done(summary, latency, requests)

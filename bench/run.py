@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Side-by-side benchmark of smolproxy, tinyproxy, squid and a direct connection.
+"""Side-by-side benchmark of smolproxy, Apache Traffic Server, tinyproxy, squid and a direct connection.
 
 Starts a local nginx origin on 127.0.0.1 (a 1 KiB and a sparse 1 GiB file in a
 temporary directory), starts each proxy on a loopback port, measures the
@@ -10,7 +10,8 @@ load is bounded in time, and every process started here is killed on exit.
 --scenario cache measures cache hits instead (bench/cache.py, `make bench-cache`).
 
 Tools used: wrk (+ bench/absolute.lua), curl, python3 (bench/tunnels.py),
-/proc for CPU (utime+stime) and memory (VmRSS, Pss).
+/proc for CPU (utime+stime) and memory (VmRSS, Pss). The origin nginx's own CPU
+per request is measured beside each proxy's: the nearest thing to a floor.
 """
 import argparse
 import datetime
@@ -35,9 +36,10 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 GIB = 1 << 30
 NOFILE = 65536
-PEERS = ("tinyproxy", "squid")
+PEERS = ("ats", "tinyproxy", "squid")
 
 started = []  # Popen objects to kill on exit
+ORIGIN = {"proc": None}  # the nginx origin, whose CPU per request is measured too
 
 
 def log(*a):
@@ -225,6 +227,45 @@ http_access allow all
 """
 
 
+def ats_conf(d, port):
+    """Apache Traffic Server as a plain forward proxy: cache off, one net
+    thread, no remap rules needed, loopback only, every port allowed for
+    CONNECT, logging off; all its files under d (its own port's directory)."""
+    return {
+        "records.config": f"""
+CONFIG proxy.config.http.server_ports STRING {port}:ipv4:ip-in=127.0.0.1
+CONFIG proxy.config.admin.user_id STRING #-1
+CONFIG proxy.config.url_remap.remap_required INT 0
+CONFIG proxy.config.http.cache.http INT 0
+CONFIG proxy.config.exec_thread.autoconfig INT 0
+CONFIG proxy.config.exec_thread.limit INT 1
+CONFIG proxy.config.accept_threads INT 0
+CONFIG proxy.config.task_threads INT 1
+CONFIG proxy.config.local_state_dir STRING {d}/run
+CONFIG proxy.config.log.logfile_dir STRING {d}/log
+CONFIG proxy.config.log.logging_enabled INT 0
+CONFIG proxy.config.http.connect_ports STRING 1-65535
+CONFIG proxy.config.net.connections_throttle INT 30000
+CONFIG proxy.config.http.keep_alive_no_activity_timeout_in INT 300
+CONFIG proxy.config.http.transaction_no_activity_timeout_in INT 300
+CONFIG proxy.config.hostdb.host_file.path STRING /etc/hosts
+""",
+        "storage.config": f"{d}/cache 64M\n",
+        "ip_allow.yaml": """ip_allow:
+  - apply: in
+    ip_addrs: 127.0.0.1
+    action: allow
+    methods: ALL
+  - apply: out
+    ip_addrs: 127.0.0.1
+    action: allow
+    methods: ALL
+""",
+        "remap.config": "",
+        "plugin.config": "",
+    }
+
+
 def tinyproxy_conf(d, port, origin_port):
     return f"""
 User nobody
@@ -295,14 +336,18 @@ def fig_http(s, origin_port, close, a, runs_n=1, warm=False):
     if warm:
         wrk(url, target, host, close, a.conns, 1)
     runs = []
+    ngx = ORIGIN["proc"]
     for _ in range(runs_n):
         c0 = cpu_seconds(s.proc.pid) if s.proxy else 0
+        o0 = cpu_seconds(ngx.pid) if ngx else 0
         r = wrk(url, target, host, close, a.conns, a.duration)
         cpu = (cpu_seconds(s.proc.pid) - c0) if s.proxy else None
+        ocpu = (cpu_seconds(ngx.pid) - o0) if ngx else None
         n = r["requests"]
         errs = sum(r[k] for k in r if k.startswith("err_"))
         runs.append({"rps": n / (r["duration_us"] / 1e6), "p99_ms": r["p99_us"] / 1000,
                      "cpu_us": (cpu / n * 1e6) if (cpu is not None and n) else None,
+                     "origin_cpu_us": (ocpu / n * 1e6) if (ocpu is not None and n) else None,
                      "errors": errs, "requests": n,
                      "error_kinds": {k[4:]: r[k] for k in r if k.startswith("err_") and r[k]}})
         log(f"  {s.name} {'close' if close else 'keep-alive'}: {runs[-1]}")
@@ -487,6 +532,9 @@ ROWS = [
     ("2. connection per request: wrk errors", "cl_err", ",.0f", False),
     ("**3. proxy CPU µs per keep-alive request**", "ka_cpu", ".1f", False),
     ("**3. proxy CPU µs per connection-per-request**", "cl_cpu", ".1f", False),
+    ("3o. origin (nginx) CPU µs per keep-alive request", "ka_ocpu", ".1f", False),
+    ("3o. origin (nginx) CPU µs per connection-per-request exchange", "cl_ocpu", ".1f", False),
+    ("3o. proxy ÷ origin CPU per keep-alive request", "ka_vs_origin", ".2f", False),
     ("4. 1 GiB via CONNECT tunnel (curl -p): MB/s", "tun_mbps", ",.0f", True),
     ("4. proxy CPU-s per GiB tunnelled", "tun_cpu", ".2f", False),
     ("4s. 1 GiB via SOCKS5 tunnel (curl --socks5, with --socks): MB/s", "stun_mbps", ",.0f", True),
@@ -521,11 +569,15 @@ def summarise(res):
         out["ka_err"] = med(r["errors"] for r in ka)
         out["ka_cpu"] = med(r["cpu_us"] for r in ka)
         out["ka_cpu_range"] = spread(r["cpu_us"] for r in ka)
+        out["ka_ocpu"] = med(r.get("origin_cpu_us") for r in ka)
+        out["ka_vs_origin"] = med(r["cpu_us"] / r["origin_cpu_us"] for r in ka
+                                  if r["cpu_us"] is not None and r.get("origin_cpu_us"))
     if cl:
         out["cl_rps"] = med(r["rps"] for r in cl)
         out["cl_err"] = med(r["errors"] for r in cl)
         out["cl_cpu"] = med(r["cpu_us"] for r in cl)
         out["cl_cpu_range"] = spread(r["cpu_us"] for r in cl)
+        out["cl_ocpu"] = med(r.get("origin_cpu_us") for r in cl)
     if res.get("tun"):
         ok = [r for r in res["tun"] if r["ok"]]
         out["tun_mbps"] = med(r["mbps"] for r in ok)
@@ -590,7 +642,8 @@ def report(subjects, figs, notes, a, cmdline):
     proxies = [s.name for s in subjects if s.proxy and any(v is not None for v in figs[s.name].values())]
     ratio_rows = []
     for label, key, spec, higher in ROWS:
-        if key in ("ka_err", "cl_err", "rt_fail", "rt_lo", "h10k_thr", "h10k_ok", "h10k_cpu", "static_idle_pss"):
+        if key in ("ka_err", "cl_err", "rt_fail", "rt_lo", "h10k_thr", "h10k_ok", "h10k_cpu", "static_idle_pss",
+                   "ka_vs_origin"):
             continue
         row = []
         for n in proxies:
@@ -609,7 +662,7 @@ def report(subjects, figs, notes, a, cmdline):
             ratio_rows.append(f"| {label} | " + " | ".join(row) + " |")
     if ratio_rows and proxies:
         L.append("")
-        L.append("Ratios: value ÷ best peer (named; for smolproxy the better of tinyproxy and squid, "
+        L.append("Ratios: value ÷ best peer (named; for smolproxy the best of ATS, tinyproxy and squid, "
                  "for a peer the other peer), then ÷ direct where there is a direct figure. "
                  "Below 1 is better for CPU, latency, memory and time; above 1 is better for requests/s and MB/s.")
         L.append("")
@@ -635,6 +688,14 @@ def report(subjects, figs, notes, a, cmdline):
         tgt("keep-alive requests/s > squid", fmt(r, ".2f", "×"), None if r is None else r > 1)
         r = ratio(f.get("cl_cpu"), sq.get("cl_cpu"))
         tgt("connection-per-request CPU/request ≤ 0.6× squid", fmt(r, ".2f", "×"), None if r is None else r <= 0.6)
+        ats = figs.get("ats", {})
+        r = ratio(f.get("cl_cpu"), ats.get("cl_cpu"))
+        tgt("connection-per-request CPU/request ≤ 0.8× ATS", fmt(r, ".2f", "×"), None if r is None else r <= 0.8)
+        r = ratio(f.get("ka_cpu"), ats.get("ka_cpu"))
+        tgt("keep-alive CPU/request ≤ 0.6× ATS", fmt(r, ".2f", "×"), None if r is None else r <= 0.6)
+        r = f.get("ka_vs_origin")
+        tgt("keep-alive CPU/request ≤ 1.3× the origin nginx's, same run", fmt(r, ".2f", "×"),
+            None if r is None else r <= 1.3)
         r = ratio(f.get("tun_mbps"), d.get("tun_mbps"))
         tgt("CONNECT throughput ≥ 0.9× direct", fmt(r, ".2f", "×"), None if r is None else r >= 0.9)
         v = f.get("tun_cpu")
@@ -676,6 +737,8 @@ def report(subjects, figs, notes, a, cmdline):
         f"{os.cpu_count()} CPUs, so requests/s and latency depend on the client too — "
         "the proxy's own CPU per request (user+sys of the whole process from /proc) is the headline. "
         "squid: caching off, plain forwarder, one process (-N). tinyproxy: defaults, MaxClients 20000. "
+        "ATS (Apache Traffic Server): forward proxy, HTTP cache off, one net thread, logging off. "
+        "Origin CPU: user+sys of the nginx master and workers over the same wrk run, ÷ requests. "
         f"wrk: 2 threads, {a.conns} connections, {a.duration} s per run. "
         "Memory per tunnel = (RSS while holding − RSS just before) ÷ tunnels open; "
         "idle memory is PSS (shared library pages divided among their users), RSS beside it. "
@@ -693,7 +756,7 @@ def main():
                    help="smolproxy binary to measure")
     p.add_argument("--static-binary", default=os.path.join(ROOT, "target/x86_64-unknown-linux-musl/release/smolproxy"),
                    help="static build whose size is reported (figure 7), if present")
-    p.add_argument("--only", default="direct,smolproxy,tinyproxy,squid", help="comma-separated subjects")
+    p.add_argument("--only", default="direct,smolproxy,ats,tinyproxy,squid", help="comma-separated subjects")
     p.add_argument("--runs", type=int, help="runs of figures 1, 2, 4 and 6 (default 5, quick 1)")
     p.add_argument("--mem-runs", type=int, help="runs of figures 5 and 7 (default 3, quick 1)")
     p.add_argument("--duration", type=int, help="seconds per wrk run (default 5, quick 2)")
@@ -725,6 +788,7 @@ def main():
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     squid = shutil.which("squid") or "/usr/sbin/squid"
     tinyproxy = shutil.which("tinyproxy") or "/usr/bin/tinyproxy"
+    traffic_server = shutil.which("traffic_server") or "/usr/bin/traffic_server"
 
     tmp = tempfile.mkdtemp(prefix="smolproxy-bench-")
     os.chmod(tmp, 0o755)
@@ -755,6 +819,7 @@ def main():
                     ngx_err, ngx_err, preexec_fn=raise_nofile)
         if wait_port(origin_port, ngx) is None:
             sys.exit(f"nginx did not start, see {tmp}/logs")
+        ORIGIN["proc"] = ngx
         log(f"nginx origin on 127.0.0.1:{origin_port}, files in {tmp}/www")
         # one pass over the big file so that every subject reads it from the page cache
         subprocess.run(["curl", "-sS", "-o", "/dev/null", "--max-time", "120",
@@ -765,6 +830,18 @@ def main():
             with open(conf, "w") as f:
                 f.write(squid_conf(tmp, port))
             return [squid, "-N", "-f", conf]
+
+        def ats_cmd(port):
+            d = os.path.join(tmp, f"ats-{port}")
+            for sub in ("etc", "run", "log", "cache"):
+                os.makedirs(os.path.join(d, sub), exist_ok=True)
+            # the package's other files (body_factory, logging.yaml, ...), then ours
+            if os.path.isdir("/etc/trafficserver"):
+                shutil.copytree("/etc/trafficserver", os.path.join(d, "etc"), dirs_exist_ok=True)
+            for name, text in ats_conf(d, port).items():
+                with open(os.path.join(d, "etc", name), "w") as f:
+                    f.write(text)
+            return ["env", f"PROXY_CONFIG_CONFIG_DIR={d}/etc", traffic_server]
 
         def tinyproxy_cmd(port):
             conf = os.path.join(tmp, f"tinyproxy-{port}.conf")
@@ -779,6 +856,7 @@ def main():
         all_subjects = {
             "direct": Subject("direct", version=tool_version([nginx, "-v"])),
             "smolproxy": Subject("smolproxy", smol_cmd, a.binary, "smolproxy " + smol_version()),
+            "ats": Subject("ats", ats_cmd, traffic_server, tool_version([traffic_server, "--version"])),
             "tinyproxy": Subject("tinyproxy", tinyproxy_cmd, tinyproxy, tool_version([tinyproxy, "-v"])),
             "squid": Subject("squid", squid_cmd, squid, tool_version([squid, "-v"])),
         }
@@ -892,8 +970,16 @@ def main():
         text = report(subjects, figs, notes, a, cmdline)
         print(text)
         if a.out:
+            # keep the system-calls section that `make syscalls` wrote there
+            kept = ""
+            marker = "## System calls (make syscalls)"
+            if os.path.exists(a.out):
+                with open(a.out) as f:
+                    old = f.read()
+                if marker in old:
+                    kept = "\n" + marker + old.split(marker, 1)[1]
             with open(a.out, "w") as f:
-                f.write(text)
+                f.write(text + kept)
             log(f"wrote {a.out}")
         if a.json:
             with open(a.json, "w") as f:

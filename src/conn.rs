@@ -17,7 +17,7 @@ use crate::buffer::{Buffer, Client, HeadRead, read_head, timed, write_all};
 use crate::error::Error;
 use crate::forward;
 use crate::handoff::{Tunnel, hand_off};
-use crate::http::head::{Head, parse_request};
+use crate::http::head::{Head, MAX_HEAD_BYTES, parse_request};
 use crate::http::reply::simple_response;
 use crate::http::target::Authority;
 use crate::logger::{Access, HeldBack, Outcome, Throttle};
@@ -28,8 +28,8 @@ use crate::policy::{Denied, Policy};
 use crate::route::{Decision, Here, NOWHERE, Route, may_name_self, route};
 use crate::socks;
 use crate::state::{Shared, Slot};
-use crate::upstream::Upstream;
 use crate::upstream::chain::Parent;
+use crate::upstream::pool::Kept;
 
 static REFUSED_LOG: Throttle = Throttle::new();
 
@@ -68,7 +68,7 @@ pub(crate) async fn serve(io: Async<TcpStream>, peer: SocketAddr, shared: Arc<Sh
         linger(&client).await;
         return;
     }
-    let mut upstream: Option<Upstream> = None;
+    let mut upstream = Kept::default();
     let mut first = true;
     // The address this client reached: asked of the kernel only once a
     // request may be for the proxy itself, a system call that plain
@@ -324,7 +324,22 @@ async fn wait_for_request(shared: &Shared, client: &mut Client, first: bool) -> 
     } else {
         shared.config.idle_timeout
     };
-    let ready = timed(limit, client.io.readable())
+    let wait = async {
+        if first {
+            // A new client has usually sent its request by the time its
+            // task runs: read at once rather than register for readiness
+            // first (an epoll_ctl saved). End of stream ends the connection.
+            let n = client.buf.fill(&client.io, MAX_HEAD_BYTES, limit).await?;
+            if n == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+            Ok(())
+        } else {
+            // The next request of a keep-alive client is never here yet.
+            client.buf.timed(limit, client.io.readable()).await
+        }
+    };
+    let ready = wait
         .or(async {
             shared.shutdown_started().await;
             Err(io::Error::other("shutting down"))

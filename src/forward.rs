@@ -2,8 +2,9 @@
 //! stream the request body up while reading the response (so
 //! `Expect: 100-continue` and early answers work), relay interim 1xx
 //! responses, then stream the response body down — never buffering a
-//! whole body. The upstream connection is kept for the next request to the
-//! same origin when both sides allow it. Through an HTTP parent proxy the
+//! whole body. The upstream connection is kept for the next request on the
+//! same route when both sides allow it (by this client connection, then by
+//! the thread's pool, `upstream/pool.rs`). Through an HTTP parent proxy the
 //! request goes to the parent in absolute form, with our credentials, and
 //! the kept connection is the parent's.
 
@@ -27,6 +28,7 @@ use crate::http::target::Authority;
 use crate::logger::Outcome;
 use crate::policy::Policy;
 use crate::upstream::chain::{Kind, Parent};
+use crate::upstream::pool::{self, Kept, Key, Transport};
 use crate::upstream::{Dialer, Upstream};
 
 /// What an exchange needs besides the two connections.
@@ -65,7 +67,7 @@ struct Down {
 pub(crate) async fn exchange(
     cx: &Context<'_>,
     client: &mut Client,
-    slot: &mut Option<Upstream>,
+    slot: &mut Kept,
     req: &Head,
     origin: &Authority,
     host_field: &str,
@@ -79,7 +81,7 @@ pub(crate) async fn exchange(
 pub(crate) async fn exchange_tapped(
     cx: &Context<'_>,
     client: &mut Client,
-    slot: &mut Option<Upstream>,
+    slot: &mut Kept,
     req: &Head,
     origin: &Authority,
     host_field: &str,
@@ -124,12 +126,31 @@ pub(crate) async fn exchange_tapped(
         String::from_utf8_lossy(&head)
     );
 
-    // A kept connection to this origin is used if it still looks open. If
-    // it fails before any response byte, a request without body is retried
-    // once on a new connection (the server closed it meanwhile).
-    let mut kept = slot
-        .take()
-        .filter(|u| u.origin == *origin && u.still_open());
+    // The client connection's own kept connection first, then an idle one
+    // from the thread's pool, both only for the same route. A request that
+    // may be sent again (idempotent, no body: RFC 9110 §9.2.2) skips the
+    // probe: if the connection fails before any response byte, it is
+    // retried once on a new one (the server closed it meanwhile). Others
+    // take only a connection that still looks open.
+    // An inspected origin (`cx.connect`: TLS, verified) is keyed apart
+    // from a plain connection to the same host and port.
+    let transport = match cx.connect {
+        Some(_) => Transport::Tls,
+        None => Transport::Plain,
+    };
+    let key = Key::new(transport, origin, cx.hop);
+    let retry = body == Body::None && idempotent(&req.method);
+    let mut kept = match slot.0.take() {
+        Some(u) if u.key == key => Some(u).filter(|u| retry || u.still_open()),
+        Some(other) => {
+            pool::put(other);
+            None
+        }
+        None => None,
+    };
+    if kept.is_none() {
+        kept = pool::take(&key, !retry);
+    }
     loop {
         let reused = kept.is_some();
         let mut up = match kept.take() {
@@ -148,7 +169,7 @@ pub(crate) async fn exchange_tapped(
                 Upstream {
                     io,
                     buf: Buffer::new(),
-                    origin: origin.clone(),
+                    key: key.clone(),
                 }
             }
         };
@@ -164,9 +185,7 @@ pub(crate) async fn exchange_tapped(
         )
         .await;
         match attempt {
-            Attempt::Unanswered(Error::UpstreamClosed | Error::Upstream(_))
-                if reused && body == Body::None =>
-            {
+            Attempt::Unanswered(Error::UpstreamClosed | Error::Upstream(_)) if reused && retry => {
                 log::debug!(
                     "kept connection to {} was closed; retrying",
                     origin.to_host_port()
@@ -185,12 +204,21 @@ pub(crate) async fn exchange_tapped(
                 }
                 if reuse {
                     up.buf.release();
-                    *slot = Some(up);
+                    slot.0 = Some(up);
                 }
                 return Ok(outcome);
             }
         }
     }
+}
+
+/// Methods whose request may be sent again after a failure that left its
+/// outcome unknown (RFC 9110 §9.2.2).
+fn idempotent(method: &str) -> bool {
+    matches!(
+        method,
+        "GET" | "HEAD" | "OPTIONS" | "TRACE" | "PUT" | "DELETE"
+    )
 }
 
 /// After a relayed 101: pass on bytes already read on both sides, then

@@ -212,7 +212,11 @@ fn run(mut config: Config) -> Result<(), Failure> {
         None => signals().map_err(Failure::Signals)?,
     };
     let handle = server.start().map_err(Failure::Start)?;
-    smol::block_on(async {
+    // A plain block_on that only parks: async-io's would take turns with the
+    // executor threads at driving the reactor, and every event it took for
+    // them would cost a cross-thread wake-up (futex, eventfd). The executor
+    // threads drive the reactor, and wake this thread on a signal.
+    futures_lite::future::block_on(async {
         let mut signals = signals;
         while let Some(Ok(sig)) = signals.next().await {
             let name = match sig {

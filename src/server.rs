@@ -242,7 +242,16 @@ impl Server {
                 let stopped = stopped.clone();
                 std::thread::Builder::new()
                     .name(format!("smolproxy-{i}"))
-                    .spawn(move || smol::block_on(ex.run(stopped.recv())).unwrap_or(()))
+                    .spawn(move || {
+                        // The thread's origin-connection pool is swept on
+                        // the thread itself, beside its executor.
+                        let run = ex.run(stopped.recv());
+                        let sweep = async {
+                            crate::upstream::pool::sweeper().await;
+                            Ok(())
+                        };
+                        smol::block_on(run.or(sweep)).unwrap_or(())
+                    })
             })
             .collect::<io::Result<Vec<_>>>()
             .map_err(StartError::Io)?;
@@ -306,6 +315,8 @@ impl Handle {
     /// listener's certificate and key are read again too (a bad new pair
     /// keeps the old one).
     pub fn reload(&self) {
+        // Pooled origin connections were allowed by the old rules.
+        crate::upstream::pool::forget_all();
         self.shared.access_log.reopen();
         #[cfg(feature = "tls")]
         if let Some(certs) = &self.certs {
@@ -370,8 +381,7 @@ enum Kind {
 
 async fn accept_loop(l: Async<TcpListener>, shared: Arc<Shared>, kind: Kind) {
     loop {
-        let accepted = l
-            .accept()
+        let accepted = accept(&l)
             .or(async {
                 shared.shutdown_started().await;
                 Err(io::Error::other("shutting down"))
@@ -422,6 +432,25 @@ async fn accept_loop(l: Async<TcpListener>, shared: Arc<Shared>, kind: Kind) {
             }
         }
     }
+}
+
+/// Accept one client, its socket already non-blocking (accept4 with
+/// SOCK_NONBLOCK: no separate ioctl per connection, as `Async::accept` does).
+#[cfg(target_os = "linux")]
+async fn accept(l: &Async<TcpListener>) -> io::Result<(Async<TcpStream>, SocketAddr)> {
+    use rustix::net::{SocketFlags, acceptfrom_with};
+    let flags = SocketFlags::NONBLOCK | SocketFlags::CLOEXEC;
+    let (fd, peer) = l.read_with(|l| Ok(acceptfrom_with(l, flags)?)).await?;
+    let peer = peer
+        .and_then(|p| SocketAddr::try_from(p).ok())
+        .ok_or_else(|| io::Error::other("accepted a client without an IP address"))?;
+    Ok((Async::new_nonblocking(TcpStream::from(fd))?, peer))
+}
+
+/// Elsewhere: async-io's own accept.
+#[cfg(not(target_os = "linux"))]
+async fn accept(l: &Async<TcpListener>) -> io::Result<(Async<TcpStream>, SocketAddr)> {
+    l.accept().await
 }
 
 /// Beyond `--max-clients`: answer 503 at once without a task, then close.

@@ -38,7 +38,7 @@ use crate::policy::filter::Blocked;
 use crate::policy::{Denied, Policy};
 use crate::route::{Route, transparent};
 use crate::state::{Shared, Slot};
-use crate::upstream::Upstream;
+use crate::upstream::pool::Kept;
 use redirect::{NoRedirect, destination, original_dst};
 use sni::Hello;
 
@@ -130,7 +130,7 @@ fn finish(shared: &Shared, client: &Client, access: &Access<'_>, start: Instant)
 
 /// Plain HTTP: each request routed by its Host, forwarded to `to`.
 async fn http(shared: &Shared, client: &mut Client, to: SocketAddr, opened: Instant) {
-    let mut upstream: Option<Upstream> = None;
+    let mut upstream = Kept::default();
     let mut bytes = 0u64;
     let mut first = true;
     loop {

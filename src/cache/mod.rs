@@ -29,7 +29,7 @@ use crate::http::reply::simple_response;
 use crate::http::target::Authority;
 use crate::logger::Outcome;
 use crate::stats::{CacheStats, Counter};
-use crate::upstream::Upstream;
+use crate::upstream::pool::Kept;
 use collapse::{Flight, Flights, Progress, Role};
 use entry::{Kind, decode_meta, encode_meta, key_of, now, variant_key};
 use fresh::{Fwd, Secs, Status, Times, Use};
@@ -155,7 +155,7 @@ pub(crate) async fn exchange(
     cache: &Cache,
     cx: &Context<'_>,
     client: &mut Client,
-    slot: &mut Option<Upstream>,
+    slot: &mut Kept,
     req: &Head,
     origin: &Authority,
     host_field: &str,
@@ -260,7 +260,7 @@ impl Forward<'_> {
     async fn tapped(
         &self,
         client: &mut Client,
-        slot: &mut Option<Upstream>,
+        slot: &mut Kept,
         req: &Head,
         tap: &mut dyn crate::body::Tap,
     ) -> Result<Outcome, Error> {
@@ -276,7 +276,7 @@ async fn miss(
     cache: &Cache,
     fwd: &Forward<'_>,
     client: &mut Client,
-    slot: &mut Option<Upstream>,
+    slot: &mut Kept,
     req: &Head,
     key: Vec<u8>,
     why: Fwd,
@@ -401,7 +401,7 @@ async fn revalidate(
     cache: &Cache,
     fwd: &Forward<'_>,
     client: &mut Client,
-    slot: &mut Option<Upstream>,
+    slot: &mut Kept,
     req: &Head,
     key: Vec<u8>,
     found: Found,

@@ -76,17 +76,21 @@ impl Head {
     }
 
     /// Values of every field named `name` (case-insensitive).
+    /// (Lookups compare bytes: no UTF-8 check of every name they pass.)
     pub fn values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
-        self.fields()
-            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
+        self.fields
+            .iter()
+            .filter(move |&&(n, _)| self.slice(n).eq_ignore_ascii_case(name.as_bytes()))
+            .map(|&(_, v)| self.slice(v))
     }
 
     /// The single value of `name`, or None when absent.
     pub fn value(&self, name: &str) -> Option<&[u8]> {
-        self.fields()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
+        let name = name.as_bytes();
+        self.fields
+            .iter()
+            .find(|&&(n, _)| self.slice(n).eq_ignore_ascii_case(name))
+            .map(|&(_, v)| self.slice(v))
     }
 
     /// Every comma-separated element of every `name` field, trimmed, empty

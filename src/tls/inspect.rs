@@ -39,6 +39,7 @@ use crate::policy::Policy;
 use crate::policy::filter::Blocked;
 use crate::state::{Shared, Slot};
 use crate::upstream::chain::Hop;
+use crate::upstream::pool::Kept;
 
 use super::pipe::pipe;
 
@@ -166,7 +167,7 @@ async fn requests(
     hop: &Hop,
     user: Option<&str>,
 ) -> u64 {
-    let mut upstream = None;
+    let mut upstream = Kept::default();
     let mut bytes = 0u64;
     let mut first = true;
     let dial = {

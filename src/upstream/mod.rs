@@ -5,7 +5,7 @@
 //! checks every address against the egress guard, and connects by Happy
 //! Eyeballs (`eyeballs.rs`) — directly, or through the parent proxy that
 //! `chain.rs` names for the host. Also the [`Upstream`] connection kept
-//! between requests to the same origin (or parent).
+//! between requests on the same route (`pool.rs` shares idle ones).
 
 use std::future::Future;
 use std::io;
@@ -30,6 +30,7 @@ pub mod chain;
 pub(crate) mod dns;
 pub mod dns_wire;
 pub(crate) mod eyeballs;
+pub(crate) mod pool;
 
 use chain::{Hops, Kind, Parent, TunnelTo};
 
@@ -334,15 +335,15 @@ async fn resolve(
     Ok(addrs)
 }
 
-/// A connection to an origin, kept between requests to the same origin.
+/// A connection to an origin, kept between requests on the same route.
 pub(crate) struct Upstream {
     /// The socket.
     pub(crate) io: Async<TcpStream>,
     /// Received bytes not yet consumed.
     pub(crate) buf: Buffer,
-    /// The origin it is connected to (or the HTTP parent proxy that
-    /// requests go through: then any origin's requests may use it).
-    pub(crate) origin: Authority,
+    /// The route it was dialed for: the origin (or the HTTP parent proxy
+    /// that requests go through: then any origin's requests may use it).
+    pub(crate) key: pool::Key,
 }
 
 impl Upstream {
