@@ -22,7 +22,7 @@ use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
 };
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
-use smolproxy::config::InspectConfig;
+use smolproxy::config::{CacheConfig, InspectConfig};
 use smolproxy::policy::inspect::InspectScope;
 
 // ------------------------------------------------------------ certificates
@@ -117,6 +117,9 @@ fn tls_origin(cert: (CertificateDer<'static>, PrivateKeyDer<'static>)) -> u16 {
     port
 }
 
+/// Requests for `/cached...` paths the TLS origins answered.
+static CACHED_FETCHES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 fn serve_origin(stream: rustls::StreamOwned<rustls::ServerConnection, TcpStream>) {
     let mut r = BufReader::new(stream);
     loop {
@@ -145,8 +148,15 @@ fn serve_origin(stream: rustls::StreamOwned<rustls::ServerConnection, TcpStream>
             }
         }
         let body = page(&path);
+        // `/cached...`: fresh for a minute, and counted.
+        let fresh = if path.starts_with("/cached") {
+            CACHED_FETCHES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            "Cache-Control: max-age=60\r\n"
+        } else {
+            ""
+        };
         let resp = format!(
-            "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\n\r\n{body}",
+            "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n{fresh}Content-Length: {}\r\n\r\n{body}",
             body.len()
         );
         let w = r.get_mut();
@@ -191,8 +201,25 @@ fn inspecting_in(
     skip: &[&str],
     block_lists: Vec<PathBuf>,
 ) -> Inspecting {
+    launch_inspecting(ca_dir, roots, port, skip, block_lists, None)
+}
+
+/// [`inspecting_in`], with the shared cache in `cache` if given.
+fn launch_inspecting(
+    ca_dir: TempDir,
+    roots: &Path,
+    port: u16,
+    skip: &[&str],
+    block_lists: Vec<PathBuf>,
+    cache: Option<&Path>,
+) -> Inspecting {
     capture::install(log::LevelFilter::Info);
     let mut c = common::test_config();
+    c.cache = cache.map(|dir| CacheConfig {
+        dir: dir.to_path_buf(),
+        max_bytes: 64 << 20,
+        mem_bytes: 1 << 20,
+    });
     c.inspect = Some(InspectConfig {
         ca_dir: ca_dir.path().join("ca"),
         roots: vec![roots.to_path_buf()],
@@ -331,6 +358,54 @@ fn curl_gets_the_exact_bytes_and_the_log_names_the_inner_request() {
     assert_eq!(own.text(), std::fs::read_to_string(p.ca_pem()).unwrap());
     let dash = common::client::send(p.proxy.addr, b"GET / HTTP/1.1\r\nHost: p\r\n\r\n");
     assert!(dash.text().contains("href=\"/ca.pem\""));
+}
+
+#[test]
+fn inspected_responses_go_through_the_shared_cache() {
+    let pki = pki();
+    let port = tls_origin(good(&pki));
+    let cache = TempDir::new("inspect-cache");
+    let p = launch_inspecting(
+        TempDir::new("ca"),
+        pki.roots.path(),
+        port,
+        &[],
+        Vec::new(),
+        Some(cache.path()),
+    );
+    let url = format!("https://localhost:{port}/cached/a.deb");
+    let before = CACHED_FETCHES.load(std::sync::atomic::Ordering::SeqCst);
+    let mut statuses = Vec::new();
+    for _ in 0..2 {
+        let (status, body, verbose) = curl(&p, &p.ca_pem(), &url, &[]);
+        assert_eq!(
+            (status.as_str(), body.as_str()),
+            ("200", page("/cached/a.deb").as_str())
+        );
+        let line = verbose
+            .lines()
+            .find(|l| l.to_ascii_lowercase().starts_with("< cache-status:"))
+            .unwrap_or_else(|| panic!("no Cache-Status in {verbose}"))
+            .to_string();
+        statuses.push(line);
+    }
+    assert!(statuses[0].contains("miss; stored"), "{statuses:?}");
+    assert!(statuses[1].contains("hit"), "{statuses:?}");
+    // Other tests share the origin's counter: this URL alone is ours.
+    let after = CACHED_FETCHES.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(after - before, 1, "the second request came from the cache");
+    logged(&[&format!("GET {url} 200"), "cache=HIT"]);
+    // A plain http:// request to the same host and port is another entry.
+    let plain = format!("http://localhost:{port}/cached/a.deb");
+    let r = common::client::send(
+        p.proxy.addr,
+        format!("GET {plain} HTTP/1.1\r\nHost: localhost:{port}\r\nConnection: close\r\n\r\n")
+            .as_bytes(),
+    );
+    assert_ne!(
+        r.header("cache-status").unwrap_or_default(),
+        "smolproxy; hit"
+    );
 }
 
 #[test]

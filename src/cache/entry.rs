@@ -19,10 +19,10 @@ pub(super) fn now() -> Secs {
 
 /// The cache key of a request (RFC 9111 §2): the absolute URI as the client
 /// asked for it: scheme, lower-cased host, the port unless 80, path+query.
-pub(crate) fn key_of(origin: &Authority, path: &str) -> Vec<u8> {
+pub(crate) fn key_of(scheme: Scheme, origin: &Authority, path: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(16 + origin.host.len() + path.len());
-    k.extend_from_slice(b"http://");
-    if origin.port == 80 {
+    k.extend_from_slice(scheme.prefix().as_bytes());
+    if origin.port == scheme.default_port() {
         if origin.host.contains(':') {
             k.extend_from_slice(format!("[{}]", origin.host).as_bytes());
         } else {
@@ -33,6 +33,33 @@ pub(crate) fn key_of(origin: &Authority, path: &str) -> Vec<u8> {
     }
     k.extend_from_slice(path.as_bytes());
     k
+}
+
+/// How the origin was reached: plain HTTP, or HTTPS inside an inspected
+/// connection (`--inspect`). Part of the key, so `http://h:443/` and
+/// `https://h/` are never one entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scheme {
+    /// `http://`, default port 80.
+    Http,
+    /// `https://`, default port 443.
+    Https,
+}
+
+impl Scheme {
+    fn prefix(self) -> &'static str {
+        match self {
+            Scheme::Http => "http://",
+            Scheme::Https => "https://",
+        }
+    }
+
+    fn default_port(self) -> u16 {
+        match self {
+            Scheme::Http => 80,
+            Scheme::Https => 443,
+        }
+    }
 }
 
 /// The key of one Vary variant: the primary key, a NUL (never in a URI)
@@ -88,24 +115,27 @@ pub(super) fn decode_meta(m: &[u8]) -> Option<(Kind, Times, Head)> {
 /// The key of a `Location` or `Content-Location` to invalidate with the
 /// target (§4.4): only on the same origin (a response must not make the
 /// cache drop another site's entries).
-pub(super) fn same_origin_key(origin: &Authority, uri: &[u8]) -> Option<Vec<u8>> {
+pub(super) fn same_origin_key(scheme: Scheme, origin: &Authority, uri: &[u8]) -> Option<Vec<u8>> {
     let uri = std::str::from_utf8(uri).ok()?;
     if uri.starts_with('/') && !uri.starts_with("//") {
-        return Some(key_of(origin, uri));
+        return Some(key_of(scheme, origin, uri));
     }
-    let rest = uri.get(..7).filter(|s| s.eq_ignore_ascii_case("http://"))?;
+    let prefix = scheme.prefix();
+    let rest = uri
+        .get(..prefix.len())
+        .filter(|s| s.eq_ignore_ascii_case(prefix))?;
     let after = uri.get(rest.len()..)?;
     let split = after.find('/').unwrap_or(after.len());
     let (auth, path) = after.split_at(split);
-    let ours = key_of(origin, "");
-    let theirs = format!("http://{}", auth.to_ascii_lowercase());
+    let ours = key_of(scheme, origin, "");
+    let theirs = format!("{prefix}{}", auth.to_ascii_lowercase());
     let with_port = |mut k: Vec<u8>| {
-        k.extend_from_slice(b":80");
+        k.extend_from_slice(format!(":{}", scheme.default_port()).as_bytes());
         k
     };
-    let same =
-        ours == theirs.as_bytes() || (origin.port == 80 && with_port(ours) == theirs.as_bytes());
-    same.then(|| key_of(origin, if path.is_empty() { "/" } else { path }))
+    let same = ours == theirs.as_bytes()
+        || (origin.port == scheme.default_port() && with_port(ours) == theirs.as_bytes());
+    same.then(|| key_of(scheme, origin, if path.is_empty() { "/" } else { path }))
 }
 
 #[cfg(test)]
@@ -122,15 +152,28 @@ mod tests {
     #[test]
     fn keys_are_absolute_uris() {
         assert_eq!(
-            key_of(&auth("deb.example", 80), "/a?b"),
+            key_of(Http, &auth("deb.example", 80), "/a?b"),
             b"http://deb.example/a?b"
         );
         assert_eq!(
-            key_of(&auth("Deb.Example", 8080), "/"),
+            key_of(Http, &auth("Deb.Example", 8080), "/"),
             b"http://deb.example:8080/"
         );
-        assert_eq!(key_of(&auth("::1", 80), "/"), b"http://[::1]/");
-        assert_eq!(key_of(&auth("::1", 81), "/"), b"http://[::1]:81/");
+        assert_eq!(key_of(Http, &auth("::1", 80), "/"), b"http://[::1]/");
+        assert_eq!(key_of(Http, &auth("::1", 81), "/"), b"http://[::1]:81/");
+        // Inspected HTTPS: its own scheme and default port.
+        assert_eq!(
+            key_of(Https, &auth("Deb.Example", 443), "/a"),
+            b"https://deb.example/a"
+        );
+        assert_eq!(
+            key_of(Http, &auth("deb.example", 443), "/a"),
+            b"http://deb.example:443/a"
+        );
+        assert_eq!(
+            key_of(Https, &auth("deb.example", 80), "/a"),
+            b"https://deb.example:80/a"
+        );
     }
 
     #[test]
@@ -156,7 +199,7 @@ mod tests {
     #[test]
     fn invalidation_stays_on_the_origin() {
         let o = auth("a.example", 80);
-        let k = |u: &str| same_origin_key(&o, u.as_bytes());
+        let k = |u: &str| same_origin_key(Http, &o, u.as_bytes());
         assert_eq!(k("/x"), Some(b"http://a.example/x".to_vec()));
         assert_eq!(
             k("http://A.example/y"),
@@ -171,5 +214,14 @@ mod tests {
         assert_eq!(k("http://a.example.evil/y"), None);
         assert_eq!(k("//b.example/y"), None);
         assert_eq!(k("https://a.example/y"), None);
+        let o = auth("a.example", 443);
+        let k = |u: &str| same_origin_key(Https, &o, u.as_bytes());
+        assert_eq!(k("/x"), Some(b"https://a.example/x".to_vec()));
+        assert_eq!(
+            k("https://a.example:443/y"),
+            Some(b"https://a.example/y".to_vec())
+        );
+        assert_eq!(k("http://a.example/y"), None);
+        assert_eq!(k("https://b.example/y"), None);
     }
 }

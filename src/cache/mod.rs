@@ -31,7 +31,7 @@ use crate::logger::Outcome;
 use crate::stats::{CacheStats, Counter};
 use crate::upstream::pool::Kept;
 use collapse::{Flight, Flights, Progress, Role};
-use entry::{Kind, decode_meta, encode_meta, key_of, now, variant_key};
+use entry::{Kind, Scheme, decode_meta, encode_meta, key_of, now, variant_key};
 use fresh::{Fwd, Secs, Status, Times, Use};
 use serve::Stored;
 use store::{Hit, Store};
@@ -161,7 +161,12 @@ pub(crate) async fn exchange(
     host_field: &str,
     path: &str,
 ) -> Result<Outcome, Error> {
-    let key = key_of(origin, path);
+    // An inspected connection dials its origins through TLS (`cx.connect`).
+    let scheme = match cx.connect {
+        Some(_) => Scheme::Https,
+        None => Scheme::Http,
+    };
+    let key = key_of(scheme, origin, path);
     let fwd = Forward {
         cx,
         origin,
@@ -169,7 +174,11 @@ pub(crate) async fn exchange(
         path,
     };
     if req.method != "GET" && req.method != "HEAD" {
-        let mut tap = PassTap::new(Fwd::Method, &req.method, Some((&cache.store, &key, origin)));
+        let mut tap = PassTap::new(
+            Fwd::Method,
+            &req.method,
+            Some((&cache.store, &key, origin, scheme)),
+        );
         let mut o = fwd.tapped(client, slot, req, &mut tap).await?;
         if tap.invalidated {
             o.cache = Some(result::INVALIDATED);

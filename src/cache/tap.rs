@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use super::collapse::{Leader, Started};
-use super::entry::{Kind, encode_meta, now, same_origin_key, variant_key};
+use super::entry::{Kind, Scheme, encode_meta, now, same_origin_key, variant_key};
 use super::fresh::{self, Secs, Times};
 use super::store::{Store, Writer};
 use crate::body::Tap;
@@ -215,8 +215,8 @@ fn status_field(s: fresh::Status) -> Vec<u8> {
 /// client has it, so the client's next request cannot find the old one.
 pub(super) struct PassTap<'a> {
     why: fresh::Fwd,
-    /// The store, the target's key and its origin, for an unsafe method.
-    target: Option<(&'a Store, &'a [u8], &'a Authority)>,
+    /// The store, the target's key and its origin and scheme, for an unsafe method.
+    target: Option<(&'a Store, &'a [u8], &'a Authority, Scheme)>,
     method: &'a str,
     /// Whether stored responses were dropped.
     pub(super) invalidated: bool,
@@ -228,7 +228,7 @@ impl<'a> PassTap<'a> {
     pub(super) fn new(
         why: fresh::Fwd,
         method: &'a str,
-        target: Option<(&'a Store, &'a [u8], &'a Authority)>,
+        target: Option<(&'a Store, &'a [u8], &'a Authority, Scheme)>,
     ) -> Self {
         PassTap {
             why,
@@ -241,12 +241,15 @@ impl<'a> PassTap<'a> {
 
 impl Tap for PassTap<'_> {
     fn head(&mut self, resp: &Head, _: Body) -> Option<Vec<u8>> {
-        if let Some((store, key, origin)) = self.target
+        if let Some((store, key, origin, scheme)) = self.target
             && fresh::invalidates(self.method, resp.status)
         {
             store.remove(key);
             for f in ["location", "content-location"] {
-                if let Some(k) = resp.value(f).and_then(|v| same_origin_key(origin, v)) {
+                if let Some(k) = resp
+                    .value(f)
+                    .and_then(|v| same_origin_key(scheme, origin, v))
+                {
                     store.remove(&k);
                 }
             }

@@ -234,18 +234,30 @@ async fn requests(
             Ok(host_field) => {
                 let mut cx = shared.exchange_context(&policy, None);
                 cx.connect = Some(&dial);
-                // Where the cache will hook in: a lookup of `https://` +
-                // host + path before this exchange, a store of its response.
+                // Through the shared cache like plain requests, keyed
+                // `https://` + host + path (`cache::exchange` sees `connect`).
                 let path = head.target.as_str();
-                let exchange = forward::exchange(
-                    &cx,
-                    client,
-                    &mut upstream,
-                    &head,
-                    authority,
-                    host_field,
-                    path,
-                );
+                let exchange = async {
+                    match &shared.cache {
+                        Some(cache) => {
+                            let (u, h) = (&mut upstream, host_field);
+                            crate::cache::exchange(cache, &cx, client, u, &head, authority, h, path)
+                                .await
+                        }
+                        None => {
+                            forward::exchange(
+                                &cx,
+                                client,
+                                &mut upstream,
+                                &head,
+                                authority,
+                                host_field,
+                                path,
+                            )
+                            .await
+                        }
+                    }
+                };
                 Box::pin(exchange).await
             }
         };
