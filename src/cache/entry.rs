@@ -141,6 +141,7 @@ pub(super) fn same_origin_key(scheme: Scheme, origin: &Authority, uri: &[u8]) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+    use Scheme::{Http, Https};
 
     fn auth(host: &str, port: u16) -> Authority {
         Authority {
