@@ -4,6 +4,7 @@
 #   make bench BENCH_QUICK=1   one short run for development, writes bench/out/quick.md
 #   make bench BENCH_ARGS='--only direct,smolproxy'   extra flags for bench/run.py
 #   make bench-cache           the cache scenario (below)
+#   make bench-inspect         HTTPS inspection beside plain forwarding (below; as root)
 #   make syscalls              system calls per request and per idle second (strace),
 #                              written as a section of BENCHMARKS.md (make bench keeps it)
 
@@ -42,6 +43,7 @@ bench-deps:
 	command -v python3 >/dev/null                               || missing="$$missing python3"; \
 	command -v strip >/dev/null                                 || missing="$$missing binutils"; \
 	command -v strace >/dev/null                                || missing="$$missing strace"; \
+	command -v openssl >/dev/null                               || missing="$$missing openssl"; \
 	{ command -v nginx || test -x /usr/sbin/nginx; } >/dev/null         || missing="$$missing nginx"; \
 	{ command -v squid || test -x /usr/sbin/squid; } >/dev/null         || missing="$$missing squid"; \
 	{ command -v tinyproxy || test -x /usr/bin/tinyproxy; } >/dev/null  || missing="$$missing tinyproxy"; \
@@ -61,3 +63,14 @@ bench-cache: bench-deps bench-build
 	python3 bench/run.py --scenario cache --only direct,smolproxy,squid $(if $(BENCH_QUICK),--quick) \
 	  --out bench/out/cache$(if $(BENCH_QUICK),-quick).md --json bench/out/cache-raw.json \
 	  --command "make bench-cache$(if $(BENCH_QUICK), BENCH_QUICK=1)" $(BENCH_ARGS)
+
+# HTTPS inspection beside plain forwarding (bench/inspect.py): keep-alive CPU
+# per request, inspected connections per second with a cached or a new leaf,
+# memory per held inspected connection. Builds smolproxy-tls; run as root (the
+# HTTPS origin takes port 443 on loopback: inspection covers port 443 only).
+#   make bench-inspect               one run, writes bench/out/inspect.md
+.PHONY: bench-inspect
+bench-inspect: bench-deps
+	$(CARGO) build --release --features tls --target-dir target/tls-bench
+	@mkdir -p bench/out
+	python3 bench/inspect.py --binary target/tls-bench/release/smolproxy --out bench/out/inspect.md

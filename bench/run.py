@@ -970,14 +970,17 @@ def main():
         text = report(subjects, figs, notes, a, cmdline)
         print(text)
         if a.out:
-            # keep the system-calls section that `make syscalls` wrote there
+            # keep the sections `make syscalls`, `make bench-cache` and `make bench-inspect` figures
+            # were recorded under (from the first of them to the end)
             kept = ""
-            marker = "## System calls (make syscalls)"
+            markers = ("## System calls (make syscalls)", "## Shared cache (make bench-cache)",
+                       "## HTTPS inspection (make bench-inspect)")
             if os.path.exists(a.out):
                 with open(a.out) as f:
                     old = f.read()
-                if marker in old:
-                    kept = "\n" + marker + old.split(marker, 1)[1]
+                found = [old.index(m) for m in markers if m in old]
+                if found:
+                    kept = "\n" + old[min(found):]
             with open(a.out, "w") as f:
                 f.write(text + kept)
             log(f"wrote {a.out}")
