@@ -359,14 +359,7 @@ async fn fail(
 ) {
     let msg = e.message();
     let status = e.status();
-    if let Some(status) = status {
-        let with_body = head.is_none_or(|h| h.method != "HEAD");
-        let resp = simple_response(
-            status,
-            e.extra_fields(),
-            &format!("smolproxy: {msg}\n"),
-            with_body,
-        );
+    if let Some((_, resp)) = e.page(head.is_none_or(|h| h.method != "HEAD")) {
         let _ = write_all(&client.io, &resp, shared.config.read_timeout).await;
     }
     let access = Access {

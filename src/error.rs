@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use crate::http::chunked::ChunkError;
 use crate::http::framing::FramingError;
 use crate::http::head::HeadError;
+use crate::http::reply::simple_response;
 use crate::http::target::TargetError;
 use crate::policy::Denied;
 use crate::policy::auth::{AuthError, CHALLENGE_FIELD};
@@ -102,6 +103,16 @@ impl Error {
             Error::Guessing => "Retry-After: 60\r\n",
             _ => "",
         }
+    }
+
+    /// The error page answering this error, with its status: `None` when
+    /// no response can be sent (the client is gone). `with_body` is false
+    /// for a HEAD request (RFC 9110 §9.3.2).
+    pub(crate) fn page(&self, with_body: bool) -> Option<(u16, Vec<u8>)> {
+        let status = self.status()?;
+        let body = format!("smolproxy: {}\n", self.message());
+        let resp = simple_response(status, self.extra_fields(), &body, with_body);
+        Some((status, resp))
     }
 
     /// A one-line, lower-case explanation for the error page and the log.

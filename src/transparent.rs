@@ -31,7 +31,6 @@ use crate::buffer::{Buffer, Client, HeadRead, read_head, timed, write_all};
 use crate::error::{Error, io_reason};
 use crate::forward;
 use crate::http::head::parse_request;
-use crate::http::reply::simple_response;
 use crate::http::target::Authority;
 use crate::logger::{Access, HeldBack, Throttle};
 use crate::policy::filter::Blocked;
@@ -242,9 +241,7 @@ async fn refuse(
     let msg = e.message();
     blocked(shared, e);
     let status = e.status();
-    if let Some(status) = status {
-        let body = format!("smolproxy: {msg}\n");
-        let resp = simple_response(status, e.extra_fields(), &body, true);
+    if let Some((_, resp)) = e.page(true) {
         let _ = write_all(&client.io, &resp, shared.config.read_timeout).await;
         let _ = client.io.get_ref().shutdown(std::net::Shutdown::Write);
     }

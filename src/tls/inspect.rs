@@ -364,10 +364,7 @@ async fn fail(
 ) {
     let msg = e.message();
     let status = e.status();
-    if let Some(status) = status {
-        let with_body = head.is_none_or(|h| h.method != "HEAD");
-        let body = format!("smolproxy: {msg}\n");
-        let resp = simple_response(status, e.extra_fields(), &body, with_body);
+    if let Some((_, resp)) = e.page(head.is_none_or(|h| h.method != "HEAD")) {
         let _ = write_all(&client.io, &resp, shared.config.read_timeout).await;
     }
     let target = head.map_or_else(|| "-".into(), |h| url(authority, &h.target));
