@@ -40,15 +40,17 @@ fn answers_are_used_and_cached_by_ttl() {
     let hosts = TempFile::new("hosts", "");
     let p = proxy(&[&dns], &hosts);
     let origin = Origin::echo();
-    assert_eq!(fetch(&p, &origin, "a.test"), (200, "GET /x\n".into()));
-    assert_eq!(fetch(&p, &origin, "A.Test").0, 200);
-    assert_eq!(
+    let asked = || {
         (
             dns.count("a.test", A, "udp"),
-            dns.count("a.test", AAAA, "udp")
-        ),
-        (1, 1)
-    );
+            dns.count("a.test", AAAA, "udp"),
+        )
+    };
+    assert_eq!(fetch(&p, &origin, "a.test"), (200, "GET /x\n".into()));
+    let first = asked();
+    assert!(first.0 >= 1 && first.1 >= 1, "{first:?}");
+    assert_eq!(fetch(&p, &origin, "A.Test").0, 200);
+    assert_eq!(asked(), first, "answered from the cache");
     // After the 2 s TTL the name is asked again (the NODATA for AAAA
     // carried the same 2 s).
     std::thread::sleep(Duration::from_millis(2100));
@@ -56,12 +58,10 @@ fn answers_are_used_and_cached_by_ttl() {
     // reused from the pool without a lookup, a new dial needs one.
     let other = Origin::echo();
     assert_eq!(fetch(&p, &other, "a.test").0, 200);
-    assert_eq!(
-        (
-            dns.count("a.test", A, "udp"),
-            dns.count("a.test", AAAA, "udp")
-        ),
-        (2, 2)
+    let again = asked();
+    assert!(
+        again.0 > first.0 && again.1 > first.1,
+        "{first:?} then {again:?}"
     );
 }
 
@@ -71,21 +71,28 @@ fn nxdomain_is_cached_negatively() {
     let hosts = TempFile::new("hosts", "");
     let p = proxy(&[&dns], &hosts);
     let origin = Origin::echo();
-    for _ in 0..3 {
+    let asked = || {
+        (
+            dns.count("nx.test", A, "udp"),
+            dns.count("nx.test", AAAA, "udp"),
+        )
+    };
+    let mut first = (0, 0);
+    for i in 0..3 {
         let (status, text) = fetch(&p, &origin, "nx.test");
         assert_eq!(status, 502);
         assert!(
             text.contains("could not resolve host nx.test: no such host"),
             "{text}"
         );
+        if i == 0 {
+            // Asked once each (a retry after a lost datagram on a busy
+            // machine would count twice: what matters is what follows).
+            first = asked();
+            assert!(first.0 >= 1 && first.1 >= 1, "{first:?}");
+        }
     }
-    assert_eq!(
-        (
-            dns.count("nx.test", A, "udp"),
-            dns.count("nx.test", AAAA, "udp")
-        ),
-        (1, 1)
-    );
+    assert_eq!(asked(), first, "the NXDOMAIN was kept: nothing asked again");
 }
 
 #[test]

@@ -275,14 +275,18 @@ impl Store {
     pub(crate) fn get(&self, key: &[u8]) -> Option<Hit> {
         let inner = &*self.inner;
         let hash = (inner.hash)(key);
-        let mut ix = inner.lock();
-        if !ix.contains(hash) {
+        if !inner.lock().contains(hash) {
             return None;
         }
+        // The file is opened and checked without the index lock, so other
+        // threads' lookups do not wait on this one's disk reads. An entry
+        // evicted meanwhile is either gone (NotFound) or still readable
+        // through this open file; a replaced one is checked like any other.
         let path = inner.path(hash);
         let loaded = File::open(&path)
             .map_err(LoadError::from)
             .and_then(|f| load(&f).map(|(h, rest, _)| (f, (h, rest))));
+        let mut ix = inner.lock();
         match loaded {
             Ok((file, (h, mut rest))) => {
                 if rest.get(..h.key_len as usize) != Some(key) {
