@@ -214,17 +214,22 @@ fn ends_element(v: &[u8]) -> bool {
 /// The directives of one Cache-Control field value, in order.
 struct Directives<'a>(&'a [u8]);
 
+/// `s` after the whitespace and empty elements that may lead a list
+/// element (RFC 9110 §5.6.1: `#rule` allows empty elements).
+fn skip_separators(s: &[u8]) -> &[u8] {
+    let n = s
+        .iter()
+        .take_while(|&&b| matches!(b, b' ' | b'\t' | b','))
+        .count();
+    s.get(n..).unwrap_or(&[])
+}
+
 impl<'a> Iterator for Directives<'a> {
     type Item = (&'a [u8], Arg<'a>);
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            let n = self
-                .0
-                .iter()
-                .take_while(|&&b| matches!(b, b' ' | b'\t' | b','))
-                .count();
-            let s = self.0.get(n..).unwrap_or(&[]);
+            let s = skip_separators(self.0);
             if s.is_empty() {
                 self.0 = s;
                 return None;
@@ -317,12 +322,7 @@ impl<'a> Iterator for Members<'a> {
 
     fn next(&mut self) -> Option<Member<'a>> {
         loop {
-            let n = self
-                .0
-                .iter()
-                .take_while(|&&b| matches!(b, b' ' | b'\t' | b','))
-                .count();
-            let s = self.0.get(n..).unwrap_or(&[]);
+            let s = skip_separators(self.0);
             if s.is_empty() {
                 self.0 = s;
                 return None;
