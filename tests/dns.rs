@@ -105,16 +105,23 @@ fn nodata_without_soa_is_kept_briefly() {
     let hosts = TempFile::new("hosts", "");
     let p = proxy(&[&dns], &hosts);
     let origin = Origin::echo();
-    for _ in 0..3 {
-        assert_eq!(fetch(&p, &origin, "v4.test").0, 200);
-    }
-    assert_eq!(
+    let asked = || {
         (
             dns.count("v4.test", A, "udp"),
-            dns.count("v4.test", AAAA, "udp")
-        ),
-        (1, 1)
-    );
+            dns.count("v4.test", AAAA, "udp"),
+        )
+    };
+    let mut first = (0, 0);
+    for i in 0..3 {
+        assert_eq!(fetch(&p, &origin, "v4.test").0, 200);
+        if i == 0 {
+            // Asked once each (a retry after a lost datagram on a busy
+            // machine would count twice: what matters is what follows).
+            first = asked();
+            assert!(first.0 >= 1 && first.1 >= 1, "{first:?}");
+        }
+    }
+    assert_eq!(asked(), first, "the empty AAAA was kept: nothing asked again");
 }
 
 #[test]
@@ -127,13 +134,13 @@ fn truncated_answers_are_asked_again_over_tcp() {
     let p = proxy(&[&dns], &hosts);
     let origin = Origin::echo();
     assert_eq!(fetch(&p, &origin, "big.test").0, 200);
-    assert_eq!(
-        (
-            dns.count("big.test", A, "udp"),
-            dns.count("big.test", A, "tcp")
-        ),
-        (1, 1)
+    // A datagram retried on a busy machine may be asked twice; what
+    // matters is that the truncated answer sent the question over TCP.
+    let (udp, tcp) = (
+        dns.count("big.test", A, "udp"),
+        dns.count("big.test", A, "tcp"),
     );
+    assert!(udp >= 1 && (1..=udp).contains(&tcp), "udp {udp}, tcp {tcp}");
 }
 
 #[test]
@@ -217,7 +224,7 @@ fn the_hosts_file_comes_first_and_is_read_again_on_reload() {
     p.reload();
     assert_eq!(fetch(&p, &origin, "h.test").0, 502);
     assert_eq!(fetch(&p, &origin, "other.test").0, 200);
-    assert_eq!(dns.count("h.test", A, "udp"), 1);
+    assert!(dns.count("h.test", A, "udp") >= 1, "asked the server now");
 }
 
 #[test]
