@@ -40,6 +40,29 @@ PEERS = ("ats", "tinyproxy", "squid")
 
 started = []  # Popen objects to kill on exit
 ORIGIN = {"proc": None}  # the nginx origin, whose CPU per request is measured too
+# --pin: the CPUs every proxy runs on (the last one); this script, and with it
+# nginx, wrk and curl, keeps the others. None: not pinned.
+PIN = {"proxy": None}
+
+
+def proxy_preexec():
+    """In a proxy's child process: the descriptor limit, and its CPU (--pin)."""
+    raise_nofile()
+    if PIN["proxy"]:
+        os.sched_setaffinity(0, PIN["proxy"])
+
+
+def pin(on):
+    """Split the CPUs: the last for the proxies, the rest for the origin and
+    the load. Returns a sentence for the report, or None when not pinned."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if not on or len(cpus) < 2:
+        return None
+    PIN["proxy"] = {cpus[-1]}
+    os.sched_setaffinity(0, set(cpus[:-1]))
+    rest = ",".join(map(str, cpus[:-1]))
+    return (f"Pinned: each proxy on CPU {cpus[-1]} alone (so smolproxy's default --threads is 1, as ATS "
+            f"runs one net thread and squid one process); nginx, wrk and curl on CPU {rest}.")
 
 
 def log(*a):
@@ -299,7 +322,7 @@ class Subject:
         cmd = self.cmd(self.port)
         self.err = open(os.path.join(tmp, "logs", f"{self.name}{tag}.stderr"), "ab")
         t0 = time.monotonic()
-        self.proc = spawn(cmd, self.err, self.err, preexec_fn=raise_nofile)
+        self.proc = spawn(cmd, self.err, self.err, preexec_fn=proxy_preexec)
         up = wait_port(self.port, self.proc)
         if up is None:
             kill(self.proc)
@@ -761,6 +784,8 @@ def main():
     p.add_argument("--mem-runs", type=int, help="runs of figures 5 and 7 (default 3, quick 1)")
     p.add_argument("--duration", type=int, help="seconds per wrk run (default 5, quick 2)")
     p.add_argument("--conns", type=int, default=50)
+    p.add_argument("--no-pin", action="store_true",
+                   help="do not pin: by default each proxy runs alone on the last CPU, the rest on the others")
     p.add_argument("--round-tunnels", type=int, default=1000)
     p.add_argument("--quick", action="store_true", help="1 run, 2 s wrk runs, for development")
     p.add_argument("--socks", action="store_true",
@@ -805,6 +830,9 @@ def main():
     signal.signal(signal.SIGTERM, on_signal)
 
     notes = []
+    pinned = pin(not a.no_pin)
+    if pinned:
+        notes.append(pinned)
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     if hard != resource.RLIM_INFINITY and hard < 2 * 10000 + 100:
         notes.append(f"This machine caps open files at {hard:,} per process (hard RLIMIT_NOFILE, not raisable "

@@ -1,6 +1,8 @@
-//! The running server: binds the listeners, runs one smol executor on a
-//! small fixed pool of threads, accepts clients (each connection is one
-//! task, so thousands of idle tunnels need no threads), enforces the client
+//! The running server: binds the listeners, runs a small fixed pool of
+//! threads, each with its own smol executor, accepts clients (each
+//! connection is one task, so thousands of idle tunnels need no threads;
+//! accepted connections are dealt to the threads in turn and stay there,
+//! so a connection never wakes another thread), enforces the client
 //! cap, backs off on accept errors instead of spinning, and shuts down
 //! gracefully: stop accepting, let in-flight work finish up to the drain
 //! timeout, then stop.
@@ -189,7 +191,9 @@ impl Server {
             None => AccessLog::stderr(ops.log_format),
         };
         let (begin_shutdown, shutdown) = async_channel::bounded::<()>(1);
-        let ex = Arc::new(Executor::new());
+        let exs: Arc<[Executor<'static>]> = (0..self.config.threads.max(1))
+            .map(|_| Executor::new())
+            .collect();
         let c = &self.config;
         let hops = Hops::new(
             c.upstream.as_ref(),
@@ -216,7 +220,7 @@ impl Server {
             policy,
             dialer,
             shutdown,
-            Arc::downgrade(&ex),
+            Arc::downgrade(&exs),
             access_log,
         );
         shared.cache = cache;
@@ -231,26 +235,30 @@ impl Server {
                 .into_iter()
                 .filter_map(|l| Some((l, Kind::Tls(Arc::clone(certs.as_ref()?))))),
         );
-        for (l, kind) in kinds {
+        for (i, (l, kind)) in kinds.enumerate() {
             let l = Async::new(l).map_err(StartError::Io)?;
+            let ex = &exs[i % exs.len()];
             ex.spawn(accept_loop(l, Arc::clone(&shared), kind)).detach();
         }
         let (stop, stopped) = async_channel::bounded::<()>(1);
         let threads = (0..shared.config.threads)
             .map(|i| {
-                let ex = Arc::clone(&ex);
+                let exs = Arc::clone(&exs);
                 let stopped = stopped.clone();
                 std::thread::Builder::new()
                     .name(format!("smolproxy-{i}"))
                     .spawn(move || {
+                        crate::state::runs_executor(i);
                         // The thread's origin-connection pool is swept on
                         // the thread itself, beside its executor.
+                        let Some(ex) = exs.get(i) else { return };
                         let run = ex.run(stopped.recv());
                         let sweep = async {
                             crate::upstream::pool::sweeper().await;
                             Ok(())
                         };
-                        smol::block_on(run.or(sweep)).unwrap_or(())
+                        smol::block_on(run.or(sweep)).unwrap_or(());
+                        drop(exs);
                     })
             })
             .collect::<io::Result<Vec<_>>>()
@@ -405,17 +413,17 @@ async fn accept_loop(l: Async<TcpListener>, shared: Arc<Shared>, kind: Kind) {
                 let spawned = match &kind {
                     Kind::Transparent => {
                         let task = crate::transparent::serve(stream, peer, shared2, slot);
-                        shared.spawn(task).is_ok()
+                        shared.spawn_next(task).is_ok()
                     }
                     Kind::Plain => {
                         let task = crate::conn::serve(stream, peer, shared2, slot);
-                        shared.spawn(task).is_ok()
+                        shared.spawn_next(task).is_ok()
                     }
                     #[cfg(feature = "tls")]
                     Kind::Tls(certs) => {
                         let certs = Arc::clone(certs);
                         let task = crate::tls::listener::serve(stream, peer, shared2, slot, certs);
-                        shared.spawn(task).is_ok()
+                        shared.spawn_next(task).is_ok()
                     }
                 };
                 if !spawned {

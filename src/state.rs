@@ -1,9 +1,11 @@
 //! What every connection task shares: the configuration, the policy in
 //! force (replaced on reload), the dialer that reaches upstreams, the count
-//! of open connections, the shutdown signal, the executor and the
-//! counters (`stats.rs`); and the
-//! [`Slot`] a connection holds under `--max-clients`.
+//! of open connections, the shutdown signal, the executors (one per
+//! thread: a connection's tasks stay on the thread that accepted it) and
+//! the counters (`stats.rs`); and the [`Slot`] a connection holds under
+//! `--max-clients`.
 
+use std::cell::Cell;
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock, Weak};
@@ -31,8 +33,11 @@ pub(crate) struct Shared {
     active: AtomicUsize,
     /// Closed when shutdown begins.
     shutdown: async_channel::Receiver<()>,
-    /// The executor, to start a tunnel as a task of its own.
-    executor: Weak<Executor<'static>>,
+    /// One executor per thread (`server.rs`), to start a tunnel as a task
+    /// of its own on the thread that runs its connection.
+    executors: Weak<[Executor<'static>]>,
+    /// Where the next accepted connection goes (round robin).
+    next: AtomicUsize,
     /// The counters the own pages show.
     pub(crate) stats: Stats,
     /// Where access lines go.
@@ -47,13 +52,13 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    /// Shared state for connections run on `executor`.
+    /// Shared state for connections run on `executors`.
     pub(crate) fn new(
         config: Config,
         policy: Policy,
         dialer: Dialer,
         shutdown: async_channel::Receiver<()>,
-        executor: Weak<Executor<'static>>,
+        executors: Weak<[Executor<'static>]>,
         access_log: AccessLog,
     ) -> Shared {
         Shared {
@@ -64,7 +69,8 @@ impl Shared {
             dialer,
             active: AtomicUsize::new(0),
             shutdown,
-            executor,
+            executors,
+            next: AtomicUsize::new(0),
             stats: Stats::new(),
             cache: None,
             #[cfg(feature = "tls")]
@@ -130,13 +136,35 @@ impl Shared {
         self.shutdown.is_closed()
     }
 
-    /// Run `task` as a task of its own; gives it back if the executor is
-    /// gone (the server is stopping).
+    /// Run `task` as a task of its own on this thread's executor (on the
+    /// first one from elsewhere); gives it back if the executors are gone
+    /// (the server is stopping). Staying on the thread keeps a
+    /// connection's wake-ups and its pooled origin connections there.
     pub(crate) fn spawn<F>(&self, task: F) -> Result<(), F>
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        match self.executor.upgrade() {
+        let here = EXECUTOR.with(Cell::get);
+        self.spawn_on(here.unwrap_or(0), task)
+    }
+
+    /// Run a newly accepted connection's `task` on the next executor in
+    /// turn, so connections spread evenly over the threads.
+    pub(crate) fn spawn_next<F>(&self, task: F) -> Result<(), F>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.spawn_on(self.next.fetch_add(1, Ordering::Relaxed), task)
+    }
+
+    fn spawn_on<F>(&self, i: usize, task: F) -> Result<(), F>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let Some(all) = self.executors.upgrade() else {
+            return Err(task);
+        };
+        match all.get(i % all.len().max(1)) {
             Some(ex) => {
                 ex.spawn(task).detach();
                 Ok(())
@@ -144,6 +172,16 @@ impl Shared {
             None => Err(task),
         }
     }
+}
+
+thread_local! {
+    /// Which executor this thread runs (`None` off the executor threads).
+    static EXECUTOR: Cell<Option<usize>> = const { Cell::new(None) };
+}
+
+/// Mark the calling thread as the one running executor `i`.
+pub(crate) fn runs_executor(i: usize) {
+    EXECUTOR.with(|e| e.set(Some(i)));
 }
 
 /// One client connection's place under `--max-clients`: the count goes

@@ -121,7 +121,11 @@ fn nodata_without_soa_is_kept_briefly() {
             assert!(first.0 >= 1 && first.1 >= 1, "{first:?}");
         }
     }
-    assert_eq!(asked(), first, "the empty AAAA was kept: nothing asked again");
+    assert_eq!(
+        asked(),
+        first,
+        "the empty AAAA was kept: nothing asked again"
+    );
 }
 
 #[test]
