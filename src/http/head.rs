@@ -75,6 +75,14 @@ impl Head {
         })
     }
 
+    /// Every field line in order, as (name, value) bytes: for the loops
+    /// that run on every request and only compare or copy names.
+    pub fn raw_fields(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.fields
+            .iter()
+            .map(|&(n, v)| (self.slice(n), self.slice(v)))
+    }
+
     /// Values of every field named `name` (case-insensitive).
     /// (Lookups compare bytes: no UTF-8 check of every name they pass.)
     pub fn values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {

@@ -3,11 +3,8 @@
 //! hop-by-hop fields removed (RFC 9110 §7.6.1) and framing normalised; and
 //! the echo a TRACE answer carries. Pure: values in, bytes out.
 
-use std::fmt::Write as _;
-
 use super::framing::{Body, max_forwards};
 use super::head::Head;
-use super::reply::Fmt;
 
 /// Fields that describe one hop and are never forwarded (RFC 9110 §7.6.1),
 /// plus the framing fields we always re-emit ourselves.
@@ -28,29 +25,62 @@ const HOP_BY_HOP: &[&str] = &[
 /// change framing or routing (a known hop-by-hop abuse).
 const PROTECTED: &[&str] = &["host", "content-length", "transfer-encoding"];
 
-fn forwardable<'a>(head: &'a Head) -> impl Iterator<Item = (&'a str, &'a [u8])> + 'a {
+fn forwardable<'a>(head: &'a Head) -> impl Iterator<Item = (&'a [u8], &'a [u8])> + 'a {
     let listed: Vec<&[u8]> = head.list("connection").collect();
-    head.fields().filter(move |(name, _)| {
-        let hop = HOP_BY_HOP.iter().any(|h| name.eq_ignore_ascii_case(h));
-        let by_conn = listed
-            .iter()
-            .any(|l| l.eq_ignore_ascii_case(name.as_bytes()))
-            && !PROTECTED.iter().any(|p| name.eq_ignore_ascii_case(p));
+    head.raw_fields().filter(move |&(name, _)| {
+        let hop = is_one_of(name, HOP_BY_HOP);
+        let by_conn =
+            listed.iter().any(|l| l.eq_ignore_ascii_case(name)) && !is_one_of(name, PROTECTED);
         !hop && !by_conn
     })
 }
 
-fn put_field(out: &mut Vec<u8>, name: &str, value: &[u8]) {
-    out.extend_from_slice(name.as_bytes());
+/// Whether `name` is one of `names` (lower case), case-insensitively.
+fn is_one_of(name: &[u8], names: &[&str]) -> bool {
+    names
+        .iter()
+        .any(|n| n.len() == name.len() && name.eq_ignore_ascii_case(n.as_bytes()))
+}
+
+fn put_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
     out.extend_from_slice(b": ");
     out.extend_from_slice(value);
     out.extend_from_slice(b"\r\n");
 }
 
+/// `n` in decimal, without the formatting machinery (every head has one).
+fn put_number(out: &mut Vec<u8>, n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        if let Some(d) = digits.get_mut(i) {
+            *d = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 || i == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(digits.get(i..).unwrap_or(&[]));
+}
+
+/// `Via: 1.x smolproxy`, x the minor version of the message as received
+/// (RFC 9110 §7.6.3).
+fn put_via(out: &mut Vec<u8>, minor: u8) {
+    out.extend_from_slice(b"Via: 1.");
+    put_number(out, u64::from(minor));
+    out.extend_from_slice(b" smolproxy\r\n");
+}
+
 fn put_framing(out: &mut Vec<u8>, body: Body) {
     match body {
         Body::Length(n) => {
-            let _ = write!(Fmt(out), "Content-Length: {n}\r\n");
+            out.extend_from_slice(b"Content-Length: ");
+            put_number(out, n);
+            out.extend_from_slice(b"\r\n");
         }
         Body::Chunked => out.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
         Body::None | Body::UntilClose => {}
@@ -74,38 +104,39 @@ pub struct RequestOut<'a> {
 /// Write the request head to send upstream: origin-form, Host from the
 /// target (RFC 9112 §3.2.2), hop-by-hop fields removed, framing normalised.
 pub fn write_request(out: &mut Vec<u8>, head: &Head, r: &RequestOut<'_>) {
-    let _ = write!(
-        Fmt(out),
-        "{} {} HTTP/1.1\r\nHost: {}\r\n",
-        head.method,
-        r.path,
-        r.host
-    );
+    out.extend_from_slice(head.method.as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(r.path.as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\nHost: ");
+    out.extend_from_slice(r.host.as_bytes());
+    out.extend_from_slice(b"\r\n");
     let hops = max_forwards(head);
     for (name, value) in forwardable(head) {
-        if name.eq_ignore_ascii_case("host") {
+        if name.eq_ignore_ascii_case(b"host") {
             continue;
         }
         match hops {
             // RFC 9110 §7.6.2: pass on one less (0 is answered by us).
-            Some(n) if name.eq_ignore_ascii_case("max-forwards") => {
-                let _ = write!(Fmt(out), "Max-Forwards: {}\r\n", n.saturating_sub(1));
+            Some(n) if name.eq_ignore_ascii_case(b"max-forwards") => {
+                out.extend_from_slice(b"Max-Forwards: ");
+                put_number(out, n.saturating_sub(1).into());
+                out.extend_from_slice(b"\r\n");
             }
             _ => put_field(out, name, value),
         }
     }
     put_framing(out, r.body);
     if let Some(up) = r.upgrade {
-        put_field(out, "Connection", b"Upgrade");
-        put_field(out, "Upgrade", up);
+        put_field(out, b"Connection", b"Upgrade");
+        put_field(out, b"Upgrade", up);
     }
     if head.has_token("te", "trailers") {
         // "TE: trailers" is the one TE value worth passing on (gRPC needs it).
-        put_field(out, "TE", b"trailers");
-        put_field(out, "Connection", b"TE");
+        put_field(out, b"TE", b"trailers");
+        put_field(out, b"Connection", b"TE");
     }
     if r.via {
-        let _ = write!(Fmt(out), "Via: 1.{} smolproxy\r\n", head.minor);
+        put_via(out, head.minor);
     }
     out.extend_from_slice(b"\r\n");
 }
@@ -126,7 +157,11 @@ pub struct ResponseOut<'a> {
 
 /// Write the response head to send the client.
 pub fn write_response(out: &mut Vec<u8>, head: &Head, r: &ResponseOut<'_>) {
-    let _ = write!(Fmt(out), "HTTP/1.1 {} {}\r\n", head.status, head.reason);
+    out.extend_from_slice(b"HTTP/1.1 ");
+    put_number(out, head.status.into());
+    out.push(b' ');
+    out.extend_from_slice(head.reason.as_bytes());
+    out.extend_from_slice(b"\r\n");
     for (name, value) in forwardable(head) {
         put_field(out, name, value);
     }
@@ -144,26 +179,26 @@ pub fn write_response(out: &mut Vec<u8>, head: &Head, r: &ResponseOut<'_>) {
         Body::Length(_) | Body::Chunked => false,
     };
     if pass_framing {
-        for (name, v) in head.fields() {
+        for (name, v) in head.raw_fields() {
             // Until close, the coding alone: a sender must not send
             // Content-Length with Transfer-Encoding (RFC 9112 §6.2).
-            let cl = name.eq_ignore_ascii_case("content-length") && r.body == Body::None;
-            if cl || name.eq_ignore_ascii_case("transfer-encoding") {
+            let cl = name.eq_ignore_ascii_case(b"content-length") && r.body == Body::None;
+            if cl || name.eq_ignore_ascii_case(b"transfer-encoding") {
                 put_field(out, name, v);
             }
         }
     }
     put_framing(out, r.body);
     if let Some(up) = r.upgrade {
-        put_field(out, "Connection", b"Upgrade");
-        put_field(out, "Upgrade", up);
+        put_field(out, b"Connection", b"Upgrade");
+        put_field(out, b"Upgrade", up);
     } else if !r.keep_alive {
         out.extend_from_slice(b"Connection: close\r\n");
     } else if r.client_http10 {
         out.extend_from_slice(b"Connection: keep-alive\r\n");
     }
     if r.via {
-        let _ = write!(Fmt(out), "Via: 1.{} smolproxy\r\n", head.minor);
+        put_via(out, head.minor);
     }
     out.extend_from_slice(b"\r\n");
 }
@@ -176,15 +211,14 @@ const NOT_TRACED: &[&str] = &["authorization", "proxy-authorization", "cookie"];
 /// as received, sensitive fields left out (`message/http`).
 pub(crate) fn trace_body(head: &Head) -> Vec<u8> {
     let mut out = Vec::new();
-    let _ = write!(
-        Fmt(&mut out),
-        "{} {} HTTP/1.{}\r\n",
-        head.method,
-        head.target,
-        head.minor
-    );
-    for (name, value) in head.fields() {
-        if !NOT_TRACED.iter().any(|n| name.eq_ignore_ascii_case(n)) {
+    out.extend_from_slice(head.method.as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(head.target.as_bytes());
+    out.extend_from_slice(b" HTTP/1.");
+    put_number(&mut out, head.minor.into());
+    out.extend_from_slice(b"\r\n");
+    for (name, value) in head.raw_fields() {
+        if !is_one_of(name, NOT_TRACED) {
             put_field(&mut out, name, value);
         }
     }
@@ -197,6 +231,22 @@ mod tests {
     use super::*;
     use crate::http::framing::{request_body, response_body};
     use crate::http::head::{parse_response, test_request as req};
+
+    #[test]
+    fn numbers_are_written_in_decimal() {
+        for (n, text) in [
+            (0, "0"),
+            (7, "7"),
+            (10, "10"),
+            (304, "304"),
+            (1_234_567, "1234567"),
+            (u64::MAX, "18446744073709551615"),
+        ] {
+            let mut out = b"x".to_vec();
+            put_number(&mut out, n);
+            assert_eq!(out, format!("x{text}").as_bytes(), "{n}");
+        }
+    }
 
     #[test]
     fn rewrite_request() {
