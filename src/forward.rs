@@ -399,7 +399,9 @@ async fn download(
             let what = "refused our credentials (407)".to_string();
             return Err(Error::Parent(p.addr.to_host_port(), what));
         }
-        let mut out = Vec::with_capacity(1024);
+        // Room for the head and the body bytes already read, which go out
+        // with it in one write (`body::Pending`): no regrowth on the way.
+        let mut out = Vec::with_capacity(1024 + ubuf.filled().len());
         if head.status == 101 {
             if !upgrade {
                 return Err(Error::BadResponse("101 without an upgrade request"));

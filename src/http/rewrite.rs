@@ -26,7 +26,12 @@ const HOP_BY_HOP: &[&str] = &[
 const PROTECTED: &[&str] = &["host", "content-length", "transfer-encoding"];
 
 fn forwardable<'a>(head: &'a Head) -> impl Iterator<Item = (&'a [u8], &'a [u8])> + 'a {
-    let listed: Vec<&[u8]> = head.list("connection").collect();
+    // Options naming fields removed anyway (the usual `keep-alive`) need
+    // no second look, and an empty list allocates nothing.
+    let listed: Vec<&[u8]> = head
+        .list("connection")
+        .filter(|o| !is_one_of(o, HOP_BY_HOP))
+        .collect();
     head.raw_fields().filter(move |&(name, _)| {
         let hop = is_one_of(name, HOP_BY_HOP);
         let by_conn =
