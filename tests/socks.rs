@@ -22,11 +22,42 @@ use common::{Config, ConnectPorts, Proxy, Secret, eventually, free_port};
 
 // ------------------------------------------------------------ log capture
 
-/// The access line of the client connection `s` (found by its address),
-/// waiting for it to be written.
+/// Where the capture stood when each client socket was opened: its access
+/// line is looked for only after that point (tests run in parallel in one
+/// process, and an ephemeral port used by an earlier connection, whose
+/// line is also captured, can come round again).
+static OPENED: Mutex<Vec<(SocketAddr, usize)>> = Mutex::new(Vec::new());
+
+/// A new client connection to the proxy, remembered for [`access_line`].
+fn dial(proxy: &Proxy) -> TcpStream {
+    let before = capture::lines().len();
+    let s = proxy.connect();
+    let mut opened = OPENED.lock().unwrap_or_else(|p| p.into_inner());
+    opened.push((s.local_addr().unwrap(), before));
+    s
+}
+
+/// The access line of the client connection `s` (found by its address,
+/// among the lines logged since it was opened), waiting for it.
 fn access_line(s: &TcpStream) -> String {
-    let me = format!("{} SOCKS5 ", s.local_addr().unwrap());
-    let find = || capture::lines().iter().find(|l| l.contains(&me)).cloned();
+    let local = s.local_addr().unwrap();
+    let me = format!("{local} SOCKS5 ");
+    let from = OPENED
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .rev()
+        .find(|(a, _)| *a == local)
+        .map_or(0, |&(_, n)| n);
+    let find = || {
+        let lines = capture::lines();
+        lines
+            .get(from..)
+            .unwrap_or(&[])
+            .iter()
+            .find(|l| l.contains(&me))
+            .cloned()
+    };
     assert!(
         eventually(Duration::from_secs(5), || find().is_some()),
         "no access line for {me}"
@@ -130,7 +161,7 @@ fn read_reply(s: &mut TcpStream) -> Reply {
 
 /// Greet without auth, send a CONNECT to `to`, read the reply.
 fn connect(proxy: &Proxy, to: &Target, port: u16) -> (TcpStream, Reply) {
-    let mut s = proxy.connect();
+    let mut s = dial(proxy);
     assert_eq!(greet(&mut s, &[0]), 0);
     s.write_all(&request(1, to, port)).unwrap();
     let r = read_reply(&mut s);
@@ -305,7 +336,7 @@ fn a_client_the_access_list_refuses_gets_0x02_or_0xff() {
         0
     );
     // Offering only username/password: refused at the greeting.
-    let mut s = proxy.connect();
+    let mut s = dial(&proxy);
     assert_eq!(greet(&mut s, &[2]), 0xff);
     closed_within(&mut s, Duration::from_secs(5)).unwrap();
     // HTTP clients still get their 403 page; a silent one too, once the
@@ -313,7 +344,7 @@ fn a_client_the_access_list_refuses_gets_0x02_or_0xff() {
     let r = proxy.roundtrip(b"GET http://localhost/ HTTP/1.1\r\nHost: localhost\r\n\r\n");
     assert_eq!(r.status, 403);
     let start = Instant::now();
-    let silent = proxy.connect();
+    let silent = dial(&proxy);
     let r = read_response(&mut std::io::BufReader::new(silent), false).unwrap();
     assert_eq!(r.status, 403);
     let waited = start.elapsed();
@@ -365,7 +396,7 @@ fn unsupported_commands_and_address_types() {
     let proxy = start(config());
     let to = ip("127.0.0.1:80".parse().unwrap());
     for cmd in [2u8, 3, 0x7f] {
-        let mut s = proxy.connect();
+        let mut s = dial(&proxy);
         assert_eq!(greet(&mut s, &[0]), 0);
         s.write_all(&request(cmd, &to, 80)).unwrap();
         assert_eq!(read_reply(&mut s).code, 7, "command {cmd}");
@@ -373,7 +404,7 @@ fn unsupported_commands_and_address_types() {
         assert!(access_line(&s).contains(" 501 "));
     }
     for atyp in [0u8, 2, 5, 0xff] {
-        let mut s = proxy.connect();
+        let mut s = dial(&proxy);
         assert_eq!(greet(&mut s, &[0]), 0);
         s.write_all(&[5, 1, 0, atyp, 127, 0, 0, 1, 0, 80]).unwrap();
         assert_eq!(read_reply(&mut s).code, 8, "address type {atyp}");
@@ -384,7 +415,7 @@ fn unsupported_commands_and_address_types() {
         [5u8, 1, 1, 1, 127, 0, 0, 1, 0, 80],
         [4, 1, 0, 1, 127, 0, 0, 1, 0, 80],
     ] {
-        let mut s = proxy.connect();
+        let mut s = dial(&proxy);
         assert_eq!(greet(&mut s, &[0]), 0);
         s.write_all(&bad).unwrap();
         assert_eq!(read_reply(&mut s).code, 1, "{bad:?}");
@@ -396,23 +427,23 @@ fn unsupported_commands_and_address_types() {
 fn method_selection() {
     let proxy = start(config());
     // Auth off: no-auth is chosen among others; without it, 0xFF.
-    let mut s = proxy.connect();
+    let mut s = dial(&proxy);
     assert_eq!(greet(&mut s, &[0x80, 2, 0]), 0);
     for offer in [&[2u8][..], &[1, 0x80], &[]] {
-        let mut s = proxy.connect();
+        let mut s = dial(&proxy);
         assert_eq!(greet(&mut s, offer), 0xff, "{offer:?}");
         closed_within(&mut s, Duration::from_secs(5)).unwrap();
     }
     // Auth on: username/password is required.
     let proxy = start(with_auth());
-    let mut s = proxy.connect();
+    let mut s = dial(&proxy);
     assert_eq!(greet(&mut s, &[0]), 0xff);
     closed_within(&mut s, Duration::from_secs(5)).unwrap();
     assert!(access_line(&s).contains(" 407 "));
     // The largest greeting: 255 methods.
     let mut all: Vec<u8> = (0..=254).collect();
     all.reverse();
-    let mut s = proxy.connect();
+    let mut s = dial(&proxy);
     assert_eq!(greet(&mut s, &all), 2);
 }
 
@@ -433,7 +464,7 @@ fn sub_negotiate(s: &mut TcpStream, user: &[u8], pass: &[u8]) -> u8 {
 fn raw_username_password() {
     let echo = Origin::tcp_echo(b"");
     let proxy = start(with_auth());
-    let mut s = proxy.connect();
+    let mut s = dial(&proxy);
     assert_eq!(greet(&mut s, &[0, 2]), 2);
     assert_eq!(sub_negotiate(&mut s, b"me", b"s3cret"), 0);
     s.write_all(&request(1, &ip(echo.addr), echo.addr.port()))
@@ -451,7 +482,7 @@ fn raw_username_password() {
         (&[b'u'; 255], &[b'p'; 255]),
     ];
     for (user, pass) in cases {
-        let mut s = proxy.connect();
+        let mut s = dial(&proxy);
         assert_eq!(greet(&mut s, &[2]), 2);
         let start = Instant::now();
         assert_ne!(sub_negotiate(&mut s, user, pass), 0);
@@ -461,7 +492,7 @@ fn raw_username_password() {
     }
     // A malformed sub-negotiation (wrong version, empty user name).
     for bad in [&[5u8, 2, b'm', b'e', 1, b'x'][..], &[1, 0, 1, b'x']] {
-        let mut s = proxy.connect();
+        let mut s = dial(&proxy);
         assert_eq!(greet(&mut s, &[2]), 2);
         s.write_all(bad).unwrap();
         let mut st = [0u8; 2];
@@ -479,13 +510,13 @@ fn truncated_slow_and_silent_handshakes_are_cut() {
     c.head_timeout = Duration::from_millis(800);
     let proxy = start(c);
     // Truncated, then closed: the proxy closes too, and logs it.
-    let mut s = proxy.connect();
+    let mut s = dial(&proxy);
     s.write_all(&[5, 3, 0]).unwrap();
     s.shutdown(Shutdown::Write).unwrap();
     closed_within(&mut s, Duration::from_secs(5)).unwrap();
     assert!(access_line(&s).contains(" 0 "), "{}", access_line(&s));
     // Silent after the first byte; silent mid-request.
-    let mut s = proxy.connect();
+    let mut s = dial(&proxy);
     s.write_all(&[5]).unwrap();
     let start = Instant::now();
     closed_within(&mut s, Duration::from_secs(5)).unwrap();
@@ -499,13 +530,13 @@ fn truncated_slow_and_silent_handshakes_are_cut() {
         line.contains(" 408 ") && line.contains("not completed in time"),
         "{line}"
     );
-    let mut s = proxy.connect();
+    let mut s = dial(&proxy);
     assert_eq!(greet(&mut s, &[0]), 0);
     s.write_all(&[5, 1, 0, 3, 200, b'a']).unwrap();
     closed_within(&mut s, Duration::from_secs(5)).unwrap();
     // A drip of one byte every 200 ms: the whole handshake is bounded,
     // not each read.
-    let mut s = proxy.connect();
+    let mut s = dial(&proxy);
     let start = Instant::now();
     let greeting = [
         5u8, 20, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 0,
@@ -531,7 +562,7 @@ fn truncated_slow_and_silent_handshakes_are_cut() {
 fn early_data_after_the_request_is_passed_on() {
     let echo = Origin::tcp_echo(b"");
     let proxy = start(config());
-    let mut s = proxy.connect();
+    let mut s = dial(&proxy);
     // Greeting, request and payload in one write, before any answer.
     let mut all = vec![5, 1, 0];
     all.extend(request(1, &ip(echo.addr), echo.addr.port()));
@@ -712,7 +743,7 @@ fn no_socks_makes_0x05_a_bad_http_request() {
     let mut c = config();
     c.socks = false;
     let proxy = start(c);
-    let mut s = proxy.connect();
+    let mut s = dial(&proxy);
     s.write_all(&[5, 1, 0]).unwrap();
     s.write_all(b"\r\n\r\n").unwrap();
     let r = read_response(&mut std::io::BufReader::new(s), false).unwrap();
