@@ -60,8 +60,9 @@ fn parallel_guesses_from_one_address_queue_and_others_pass_at_once() {
     for from in ["127.0.0.2", "127.0.0.1"] {
         let t = Instant::now();
         assert_eq!(status_from(from, addr, &right), 200);
-        // Not queued behind the guesses (which end after 115 × BASE).
-        assert!(t.elapsed() < 10 * BASE, "{from}: {:?}", t.elapsed());
+        // Not queued behind the guesses (which end after 115 × BASE; the
+        // bound leaves room for a busy machine).
+        assert!(t.elapsed() < 40 * BASE, "{from}: {:?}", t.elapsed());
     }
     for g in guesses {
         assert_eq!(g.join().unwrap(), 407);
@@ -77,7 +78,7 @@ fn parallel_guesses_from_one_address_queue_and_others_pass_at_once() {
     // Another address is still unaffected.
     let t = Instant::now();
     assert_eq!(status_from("127.0.0.4", addr, &wrong), 407);
-    assert!(t.elapsed() < 10 * BASE, "{:?}", t.elapsed());
+    assert!(t.elapsed() < 40 * BASE, "{:?}", t.elapsed());
 }
 
 #[test]

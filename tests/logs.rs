@@ -423,7 +423,8 @@ fn a_stuck_log_drops_lines_counted_and_never_stalls_serving() {
     assert!(line.contains("WARN  access log cannot keep up: "), "{line}");
     let t = Instant::now();
     requests(p.addr, &origin.url("/still"), 1);
-    assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+    // Not held up by the stuck log (which would hold it for good).
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
     // Read what was written, then stop: the queued lines are written out.
     let drain = std::thread::spawn(move || BufReader::new(reader).lines().count());
     p.stop();
