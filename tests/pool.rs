@@ -50,6 +50,26 @@ fn clients_with_a_connection_per_request_share_one_origin_connection() {
 }
 
 #[test]
+fn connections_are_dealt_to_the_threads_in_turn_and_stay_there() {
+    // Two executor threads, each with its own executor and pool: client
+    // connections are dealt to them in turn, and every task of a
+    // connection runs where it was dealt, so sequential clients leave one
+    // origin connection in each thread's pool and reuse it: two in all,
+    // however many clients (a connection run on the other thread, or
+    // moved between them, would find an empty pool and open a third).
+    let origin = Origin::echo();
+    let mut c = test_config();
+    c.threads = 2;
+    let proxy = start_with(c);
+    for i in 0..8 {
+        let r = proxy.roundtrip(&close_get(&origin.url(&format!("/{i}"))));
+        assert_eq!(r.status, 200);
+        assert_eq!(r.body, format!("GET /{i}\n").into_bytes());
+    }
+    assert_eq!(origin.connections.load(Ordering::SeqCst), 2);
+}
+
+#[test]
 fn a_pooled_connection_the_origin_closed_is_replaced() {
     // Answers one request as if keeping the connection, then closes it.
     let origin = Origin::raw(|stream, seen| {
