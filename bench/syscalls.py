@@ -205,12 +205,16 @@ def write_section(path, text):
             old = f.read()
     except FileNotFoundError:
         old = ""
-    head = old.split(SECTION)[0].rstrip("\n")
+    head, _, rest = old.partition(SECTION)
+    head = head.rstrip("\n")
+    # The sections after this one (other bench scripts' own) stay as they are.
+    nxt = rest.find("\n## ")
+    tail = rest[nxt + 1:] if nxt >= 0 else ""
     when = f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC"
     body = (f"{SECTION}\n\nDate: {when}  \nCommand: `make syscalls`  \nLoad average (1 min): {run.loadavg()}  \n"
             f"smolproxy {run.smol_version()}\n\n{text}\n")
     with open(path, "w") as f:
-        f.write((head + "\n\n" if head else "") + body)
+        f.write((head + "\n\n" if head else "") + body + ("\n" + tail if tail else ""))
     run.log(f"wrote the system-calls section of {path}")
 
 
