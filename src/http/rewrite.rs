@@ -44,7 +44,7 @@ fn forwardable<'a>(head: &'a Head) -> impl Iterator<Item = (&'a [u8], &'a [u8])>
 fn is_one_of(name: &[u8], names: &[&str]) -> bool {
     names
         .iter()
-        .any(|n| n.len() == name.len() && name.eq_ignore_ascii_case(n.as_bytes()))
+        .any(|n| name.eq_ignore_ascii_case(n.as_bytes()))
 }
 
 fn put_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
